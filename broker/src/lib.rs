@@ -1,0 +1,4 @@
+//! kafkalab broker: a Kafka-wire-compatible, instrumented broker.
+
+pub mod record_batch;
+pub mod storage;

@@ -1,0 +1,1 @@
+//! kafkalab load generator (scenario engine, native client). Work starts in issue 4.
