@@ -1,4 +1,26 @@
 //! kafkalab broker: a Kafka-wire-compatible, instrumented broker.
+//!
+//! Layers, outside in: [`server`] binds listeners; [`network`] frames bytes and serves a
+//! connection over any `AsyncRead + AsyncWrite`; [`protocol::router`] decodes requests
+//! with the `kafka-protocol` crate and calls one [`handlers`] module per API; handlers
+//! work on the shared [`broker::Broker`] state: [`topics`], [`partition`]s and their
+//! [`storage`] logs.
 
+pub mod broker;
+pub mod clock;
+pub mod config;
+pub mod handlers;
+pub mod http;
+pub mod metrics;
+pub mod network;
+pub mod partition;
+pub mod producer_state;
+pub mod protocol;
 pub mod record_batch;
+pub mod server;
 pub mod storage;
+pub mod topics;
+
+pub use broker::{Broker, BrokerError};
+pub use config::BrokerConfig;
+pub use server::{start, RunningBroker};

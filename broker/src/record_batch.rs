@@ -171,6 +171,24 @@ pub fn set_partition_leader_epoch(buf: &mut [u8], epoch: i32) {
     buf[12..16].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Stamps the batch with LogAppendTime: sets the timestamp-type attribute and the max
+/// timestamp to `now_ms`, then recomputes the CRC (both fields are covered by it).
+pub fn set_log_append_time(buf: &mut [u8], now_ms: i64) -> Result<(), BatchError> {
+    let h = BatchHeader::parse(buf)?;
+    if buf.len() < h.size {
+        return Err(BatchError::Truncated {
+            need: h.size,
+            have: buf.len(),
+        });
+    }
+    let attributes = h.attributes | 0x08;
+    buf[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    buf[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..h.size]);
+    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
 /// Iterates over the batches in a buffer of concatenated batches, verifying each CRC.
 /// Stops with an error at the first bad or truncated batch.
 pub fn batches(buf: &[u8]) -> BatchIter<'_> {
@@ -266,6 +284,15 @@ mod tests {
     }
 
     #[test]
+    fn log_append_time_rewrites_and_keeps_crc_valid() {
+        let mut buf = encode(2, Compression::None);
+        set_log_append_time(&mut buf, 99_000).expect("stamped");
+        let h = BatchHeader::parse_verified(&buf).expect("valid crc");
+        assert_eq!(h.max_timestamp, 99_000);
+        assert_eq!(h.attributes & 0x08, 0x08);
+    }
+
+    #[test]
     fn corrupt_payload_fails_crc() {
         let mut buf = encode(2, Compression::None);
         let last = buf.len() - 1;
@@ -289,7 +316,10 @@ mod tests {
         ));
         let mut bad = buf.clone();
         bad[16] = 1;
-        assert_eq!(BatchHeader::parse(&bad), Err(BatchError::UnsupportedMagic(1)));
+        assert_eq!(
+            BatchHeader::parse(&bad),
+            Err(BatchError::UnsupportedMagic(1))
+        );
     }
 
     #[test]

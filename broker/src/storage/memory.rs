@@ -97,7 +97,11 @@ impl PartitionLog for MemoryLog {
         self.end
     }
     fn size_bytes(&self) -> u64 {
-        self.batches.lock().iter().map(|b| b.bytes.len() as u64).sum()
+        self.batches
+            .lock()
+            .iter()
+            .map(|b| b.bytes.len() as u64)
+            .sum()
     }
     fn segment_count(&self) -> usize {
         1
@@ -105,7 +109,10 @@ impl PartitionLog for MemoryLog {
 
     fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
         let batches = self.batches.lock();
-        for b in batches.iter().filter(|b| b.header.max_timestamp >= timestamp) {
+        for b in batches
+            .iter()
+            .filter(|b| b.header.max_timestamp >= timestamp)
+        {
             if let Some(found) = super::first_record_at_or_after(&b.bytes, timestamp)? {
                 return Ok(Some(found));
             }
@@ -216,7 +223,10 @@ impl Storage for MemoryStorage {
     }
 
     fn write_meta(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
-        self.inner.lock().meta.insert(name.to_string(), data.to_vec());
+        self.inner
+            .lock()
+            .meta
+            .insert(name.to_string(), data.to_vec());
         Ok(())
     }
 }

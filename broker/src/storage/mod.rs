@@ -149,8 +149,7 @@ pub trait PartitionLog: Send {
 
     /// Applies `retention.ms` / `retention.bytes` (whole closed segments only) and, when
     /// the policy includes compact, compaction of closed segments.
-    fn cleanup(&mut self, config: &LogConfig, now_ms: i64)
-        -> Result<CleanupOutcome, StorageError>;
+    fn cleanup(&mut self, config: &LogConfig, now_ms: i64) -> Result<CleanupOutcome, StorageError>;
 
     /// Takes a new config (e.g. after IncrementalAlterConfigs).
     fn set_config(&mut self, config: &LogConfig);

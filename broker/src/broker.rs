@@ -1,0 +1,196 @@
+//! The broker's shared state: configuration, topics, producer ids, metrics, the clock,
+//! and the append signal that wakes parked fetches. Handlers take `&Broker`.
+
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use prometheus::Registry;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::config::BrokerConfig;
+use crate::metrics::BrokerMetrics;
+use crate::storage::{Storage, StorageError};
+use crate::topics::TopicRegistry;
+
+const PRODUCER_ID_FILE: &str = "producer-ids";
+const CLUSTER_ID_FILE: &str = "cluster-id";
+/// Producer ids are reserved in blocks so the file is written once per block.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+struct ProducerIds {
+    next: i64,
+    reserved_until: i64,
+}
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub topics: TopicRegistry,
+    pub metrics: BrokerMetrics,
+    pub registry: Registry,
+    pub clock: Arc<dyn Clock>,
+    pub cluster_id: String,
+    storage: Arc<dyn Storage>,
+    producer_ids: Mutex<ProducerIds>,
+    appended: watch::Sender<u64>,
+    advertised: RwLock<(String, u16)>,
+}
+
+impl Broker {
+    /// Opens the broker's state from `storage`, recovering every partition log.
+    pub fn open(
+        config: BrokerConfig,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Broker>, BrokerError> {
+        let topics = TopicRegistry::open(storage.clone(), &config)?;
+        let metrics = BrokerMetrics::new();
+        let registry = Registry::new();
+        metrics.register(&registry)?;
+        let cluster_id = match storage.read_meta(CLUSTER_ID_FILE)? {
+            Some(b) => String::from_utf8_lossy(&b).trim().to_string(),
+            None => {
+                let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
+                storage.write_meta(CLUSTER_ID_FILE, id.as_bytes())?;
+                id
+            }
+        };
+        let next = match storage.read_meta(PRODUCER_ID_FILE)? {
+            Some(b) => String::from_utf8_lossy(&b).trim().parse().unwrap_or(0),
+            None => 0,
+        };
+        let advertised = config
+            .advertised
+            .clone()
+            .unwrap_or_else(|| (config.listener.ip().to_string(), config.listener.port()));
+        Ok(Arc::new(Broker {
+            config,
+            topics,
+            metrics,
+            registry,
+            clock,
+            cluster_id,
+            storage,
+            producer_ids: Mutex::new(ProducerIds {
+                next,
+                reserved_until: next,
+            }),
+            appended: watch::channel(0).0,
+            advertised: RwLock::new(advertised),
+        }))
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// The host and port clients are told to connect to.
+    pub fn advertised(&self) -> (String, u16) {
+        self.advertised.read().clone()
+    }
+
+    /// Called once the listener is bound (port 0 becomes the real port).
+    pub fn set_bound_address(&self, addr: std::net::SocketAddr) {
+        if self.config.advertised.is_none() {
+            *self.advertised.write() = (addr.ip().to_string(), addr.port());
+        }
+    }
+
+    /// A new producer id, unique across restarts (reserved in persisted blocks).
+    pub fn allocate_producer_id(&self) -> Result<i64, StorageError> {
+        let mut ids = self.producer_ids.lock();
+        if ids.next >= ids.reserved_until {
+            let until = ids.next + PRODUCER_ID_BLOCK;
+            self.storage
+                .write_meta(PRODUCER_ID_FILE, until.to_string().as_bytes())?;
+            ids.reserved_until = until;
+        }
+        let id = ids.next;
+        ids.next += 1;
+        Ok(id)
+    }
+
+    /// Wakes fetches parked waiting for data.
+    pub fn notify_append(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// Runs retention and compaction on every partition once.
+    pub fn run_cleanup(&self) {
+        let now = self.clock.now_ms();
+        for topic in self.topics.all() {
+            let log_config = topic.effective().log.clone();
+            for p in topic.partitions() {
+                match p.with_log(|log| log.cleanup(&log_config, now)) {
+                    Ok(out) => self.metrics.cleanup_bytes.inc_by(out.bytes_removed),
+                    Err(e) => {
+                        tracing::warn!(topic = %topic.name, partition = p.index, "log cleanup failed: {e}")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes every partition durable (clean shutdown).
+    pub fn flush_all(&self) {
+        for topic in self.topics.all() {
+            for p in topic.partitions() {
+                if let Err(e) = p.with_log(|log| log.flush()) {
+                    tracing::warn!(topic = %topic.name, partition = p.index, "flush failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Fills the per-partition gauges from the logs (called at scrape time).
+    pub fn refresh_gauges(&self) {
+        let m = &self.metrics;
+        m.log_size.reset();
+        m.log_end_offset.reset();
+        m.log_start_offset.reset();
+        m.log_segments.reset();
+        let topics = self.topics.all();
+        let mut partitions = 0;
+        for topic in &topics {
+            for p in topic.partitions() {
+                partitions += 1;
+                let idx = p.index.to_string();
+                let labels = [&*topic.name, idx.as_str()];
+                p.with_log(|log| {
+                    m.log_size
+                        .with_label_values(&labels)
+                        .set(log.size_bytes() as i64);
+                    m.log_end_offset
+                        .with_label_values(&labels)
+                        .set(log.log_end_offset());
+                    m.log_start_offset
+                        .with_label_values(&labels)
+                        .set(log.log_start_offset());
+                    m.log_segments
+                        .with_label_values(&labels)
+                        .set(log.segment_count() as i64);
+                });
+            }
+        }
+        m.topics.set(topics.len() as i64);
+        m.partitions.set(partitions);
+    }
+}

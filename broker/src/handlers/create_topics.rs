@@ -1,0 +1,84 @@
+//! CreateTopics (with validate_only), including manual replica assignments.
+
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
+
+use super::s;
+use crate::broker::Broker;
+use crate::config::TopicConfig;
+use crate::protocol::errors;
+use crate::topics::TopicError;
+
+pub async fn handle(
+    broker: &Broker,
+    _h: &RequestHeader,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let node = broker.node_id();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|ct| {
+            let name = ct.name.0.to_string();
+            let mut config = TopicConfig::default();
+            for c in &ct.configs {
+                if let Some(v) = &c.value {
+                    config.overrides.insert(c.name.to_string(), v.to_string());
+                }
+            }
+            let (mut partitions, mut rf) = (ct.num_partitions, ct.replication_factor);
+            let mut result = Ok(());
+            if !ct.assignments.is_empty() {
+                if partitions != -1 || rf != -1 {
+                    result = Err(TopicError {
+                        code: errors::INVALID_REQUEST,
+                        message: "Both numPartitions or replicationFactor and replicasAssignments were set.".into(),
+                    });
+                }
+                partitions = ct.assignments.len() as i32;
+                rf = ct.assignments[0].broker_ids.len() as i16;
+                if ct.assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node)) {
+                    result = Err(TopicError {
+                        code: errors::INVALID_REPLICA_ASSIGNMENT,
+                        message: format!("Replica assignment names a broker other than {node}."),
+                    });
+                }
+            }
+            let result = result.and_then(|()| {
+                broker
+                    .topics
+                    .create(&broker.config, &name, partitions, rf, config.clone(), req.validate_only)
+            });
+            let out = CreatableTopicResult::default().with_name(ct.name.clone());
+            match result {
+                Ok(created) => {
+                    let effective_partitions = if partitions == -1 { broker.config.num_partitions } else { partitions };
+                    let configs = config
+                        .describe(&broker.config)
+                        .into_iter()
+                        .map(|(k, v, set)| {
+                            CreatableTopicConfigs::default()
+                                .with_name(s(k))
+                                .with_value(Some(s(v)))
+                                .with_config_source(if set { 1 } else { 5 })
+                        })
+                        .collect();
+                    out.with_topic_id(created.map(|t| t.id).unwrap_or_default())
+                        .with_num_partitions(effective_partitions)
+                        .with_replication_factor(1)
+                        .with_configs(Some(configs))
+                }
+                Err(e) => {
+                    broker.metrics.error("CreateTopics", e.code);
+                    out.with_error_code(e.code)
+                        .with_error_message(Some(s(e.message)))
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1)
+                }
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,26 @@
+//! DescribeCluster: this broker as the whole cluster (and its controller).
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, RequestHeader,
+};
+
+use super::s;
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Broker,
+    _h: &RequestHeader,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let (host, port) = broker.advertised();
+    DescribeClusterResponse::default()
+        .with_endpoint_type(req.endpoint_type)
+        .with_cluster_id(s(broker.cluster_id.clone()))
+        .with_controller_id(BrokerId(broker.node_id()))
+        .with_cluster_authorized_operations(i32::MIN)
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(broker.node_id()))
+            .with_host(s(host))
+            .with_port(port as i32)])
+}

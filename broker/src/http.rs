@@ -1,0 +1,86 @@
+//! A minimal HTTP/1.1 endpoint serving `GET /metrics` in the Prometheus text format.
+//! Gauges that mirror log state are refreshed at scrape time, so they never drift.
+
+use std::sync::Arc;
+
+use prometheus::{Encoder, Registry, TextEncoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Called before each scrape to fill gauges from live state.
+pub type Refresh = Arc<dyn Fn() + Send + Sync>;
+
+const MAX_REQUEST: usize = 16 * 1024;
+
+pub async fn serve(
+    listener: TcpListener,
+    registries: Vec<Registry>,
+    refresh: Refresh,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let registries = Arc::new(registries);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let registries = registries.clone();
+                let refresh = refresh.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = respond(stream, &registries, &refresh).await {
+                        tracing::debug!("metrics request failed: {e}");
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn respond(
+    mut stream: TcpStream,
+    registries: &[Registry],
+    refresh: &Refresh,
+) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 || buf.len() + n > MAX_REQUEST {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let line = String::from_utf8_lossy(&buf);
+    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let (status, content_type, body) = if path == "/metrics" || path.starts_with("/metrics?") {
+        refresh();
+        let mut families = Vec::new();
+        for r in registries {
+            families.extend(r.gather());
+        }
+        let mut out = Vec::new();
+        let encoder = TextEncoder::new();
+        match encoder.encode(&families, &mut out) {
+            Ok(()) => ("200 OK", encoder.format_type().to_string(), out),
+            Err(e) => (
+                "500 Internal Server Error",
+                "text/plain".into(),
+                e.to_string().into_bytes(),
+            ),
+        }
+    } else {
+        (
+            "404 Not Found",
+            "text/plain".into(),
+            b"try /metrics\n".to_vec(),
+        )
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    stream.shutdown().await
+}

@@ -1,0 +1,77 @@
+//! One client connection over any byte stream (TCP, or an in-memory pipe in tests).
+//! Requests are handled one at a time in arrival order and responses written in the
+//! same order, as Kafka guarantees per connection; clients may pipeline, and responses
+//! are flushed once no complete request is waiting, so pipelined responses batch up.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+
+use super::frame::{has_complete_frame, read_frame, FrameError};
+use crate::broker::Broker;
+use crate::protocol::router::{self, RouteError};
+
+const BUFFER: usize = 256 * 1024;
+
+/// Serves one connection until the peer closes it or sends something malformed; an
+/// error closes this connection only.
+pub async fn serve<T>(broker: Arc<Broker>, io: T, peer: String)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    broker.metrics.connections.inc();
+    broker.metrics.connections_total.inc();
+    let (r, w) = tokio::io::split(io);
+    let mut reader = BufReader::with_capacity(BUFFER, r);
+    let mut writer = BufWriter::with_capacity(BUFFER, w);
+    let max = broker.config.socket_request_max_bytes;
+    loop {
+        let frame = match read_frame(&mut reader, max).await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(FrameError::Io(e)) => {
+                tracing::debug!(%peer, "connection error: {e}");
+                break;
+            }
+            Err(e) => {
+                reject(&broker, &peer, "malformed_frame", &e.to_string());
+                break;
+            }
+        };
+        match router::handle(&broker, frame).await {
+            Ok(Some(response)) => {
+                if let Err(e) = writer.write_all(&response).await {
+                    tracing::debug!(%peer, "write failed: {e}");
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let reason = match e {
+                    RouteError::UnsupportedVersion { .. } => "unsupported_version",
+                    RouteError::UnknownApi(_) => "unknown_api",
+                    _ => "malformed_request",
+                };
+                reject(&broker, &peer, reason, &e.to_string());
+                break;
+            }
+        }
+        if !has_complete_frame(reader.buffer()) {
+            if let Err(e) = writer.flush().await {
+                tracing::debug!(%peer, "flush failed: {e}");
+                break;
+            }
+        }
+    }
+    let _ = writer.flush().await;
+    broker.metrics.connections.dec();
+}
+
+fn reject(broker: &Broker, peer: &str, reason: &str, detail: &str) {
+    tracing::warn!(%peer, "closing connection: {detail}");
+    broker
+        .metrics
+        .connection_errors
+        .with_label_values(&[reason])
+        .inc();
+}

@@ -1,0 +1,68 @@
+//! Kafka error codes the broker sends, with their protocol names (metric label values).
+
+use kafka_protocol::ResponseError as E;
+
+macro_rules! codes {
+    ($($name:ident = $variant:ident),* $(,)?) => {
+        $(pub const $name: i16 = E::$variant.code();)*
+        /// Protocol name of an error code; a closed set so it can be a label value.
+        pub fn name(code: i16) -> &'static str {
+            match code {
+                0 => "NONE",
+                $(c if c == $name => stringify!($name),)*
+                _ => "OTHER",
+            }
+        }
+    };
+}
+
+codes! {
+    UNKNOWN_SERVER_ERROR = UnknownServerError,
+    OFFSET_OUT_OF_RANGE = OffsetOutOfRange,
+    CORRUPT_MESSAGE = CorruptMessage,
+    UNKNOWN_TOPIC_OR_PARTITION = UnknownTopicOrPartition,
+    INVALID_FETCH_SIZE = InvalidFetchSize,
+    LEADER_NOT_AVAILABLE = LeaderNotAvailable,
+    NOT_LEADER_OR_FOLLOWER = NotLeaderOrFollower,
+    REQUEST_TIMED_OUT = RequestTimedOut,
+    MESSAGE_TOO_LARGE = MessageTooLarge,
+    INVALID_TOPIC_EXCEPTION = InvalidTopicException,
+    RECORD_LIST_TOO_LARGE = RecordListTooLarge,
+    NOT_ENOUGH_REPLICAS = NotEnoughReplicas,
+    INVALID_REQUIRED_ACKS = InvalidRequiredAcks,
+    UNSUPPORTED_VERSION = UnsupportedVersion,
+    TOPIC_ALREADY_EXISTS = TopicAlreadyExists,
+    INVALID_PARTITIONS = InvalidPartitions,
+    INVALID_REPLICATION_FACTOR = InvalidReplicationFactor,
+    INVALID_REPLICA_ASSIGNMENT = InvalidReplicaAssignment,
+    INVALID_CONFIG = InvalidConfig,
+    INVALID_REQUEST = InvalidRequest,
+    UNSUPPORTED_FOR_MESSAGE_FORMAT = UnsupportedForMessageFormat,
+    OUT_OF_ORDER_SEQUENCE_NUMBER = OutOfOrderSequenceNumber,
+    INVALID_PRODUCER_EPOCH = InvalidProducerEpoch,
+    TOPIC_AUTHORIZATION_FAILED = TopicAuthorizationFailed,
+    UNKNOWN_PRODUCER_ID = UnknownProducerId,
+    TOPIC_DELETION_DISABLED = TopicDeletionDisabled,
+    INVALID_RECORD = InvalidRecord,
+    UNKNOWN_TOPIC_ID = UnknownTopicId,
+    POLICY_VIOLATION = PolicyViolation,
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED = TransactionalIdAuthorizationFailed,
+    COORDINATOR_NOT_AVAILABLE = CoordinatorNotAvailable,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn codes_match_the_kafka_protocol() {
+        assert_eq!(super::UNKNOWN_TOPIC_OR_PARTITION, 3);
+        assert_eq!(super::MESSAGE_TOO_LARGE, 10);
+        assert_eq!(super::INVALID_TOPIC_EXCEPTION, 17);
+        assert_eq!(super::UNSUPPORTED_VERSION, 35);
+        assert_eq!(super::INVALID_PARTITIONS, 37);
+        assert_eq!(super::OUT_OF_ORDER_SEQUENCE_NUMBER, 45);
+        assert_eq!(super::TOPIC_DELETION_DISABLED, 73);
+        assert_eq!(super::name(45), "OUT_OF_ORDER_SEQUENCE_NUMBER");
+        assert_eq!(super::name(0), "NONE");
+        assert_eq!(super::name(999), "OTHER");
+    }
+}

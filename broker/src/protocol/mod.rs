@@ -1,0 +1,5 @@
+//! Kafka protocol plumbing: request routing, served versions, error codes.
+
+pub mod errors;
+pub mod router;
+pub mod versions;

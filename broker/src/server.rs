@@ -1,0 +1,105 @@
+//! Starting and stopping a broker: binds the Kafka and metrics listeners and runs the
+//! periodic log cleanup.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::{Broker, BrokerError};
+use crate::clock::Clock;
+use crate::config::BrokerConfig;
+use crate::storage::Storage;
+use crate::{http, network};
+
+pub struct RunningBroker {
+    pub broker: Arc<Broker>,
+    pub kafka_addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, BrokerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Opens the broker on `storage` and starts serving.
+pub async fn start(
+    config: BrokerConfig,
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+) -> Result<RunningBroker, BrokerError> {
+    let listener = bind(config.listener).await?;
+    let kafka_addr = listener.local_addr().map_err(|source| BrokerError::Bind {
+        addr: config.listener.to_string(),
+        source,
+    })?;
+    let metrics_listener = match config.metrics_listener {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    let broker = Broker::open(config, storage, clock)?;
+    broker.set_bound_address(kafka_addr);
+    let (shutdown, rx) = watch::channel(false);
+    let mut tasks = vec![tokio::spawn(network::listener::accept_loop(
+        broker.clone(),
+        listener,
+        rx.clone(),
+    ))];
+    let mut metrics_addr = None;
+    if let Some(l) = metrics_listener {
+        metrics_addr = l.local_addr().ok();
+        let b = broker.clone();
+        let refresh: http::Refresh = Arc::new(move || b.refresh_gauges());
+        tasks.push(tokio::spawn(http::serve(
+            l,
+            vec![broker.registry.clone()],
+            refresh,
+            rx.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(cleanup_loop(broker.clone(), rx)));
+    Ok(RunningBroker {
+        broker,
+        kafka_addr,
+        metrics_addr,
+        shutdown,
+        tasks,
+    })
+}
+
+async fn cleanup_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let period = std::time::Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let b = broker.clone();
+                // Retention and compaction do file I/O: keep them off the async workers.
+                let _ = tokio::task::spawn_blocking(move || b.run_cleanup()).await;
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+impl RunningBroker {
+    /// Stops accepting, stops the background tasks and flushes every log.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let b = self.broker.clone();
+        let _ = tokio::task::spawn_blocking(move || b.flush_all()).await;
+    }
+}
