@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test kafkalab has, from a clean clone: formatting and lints, the Rust unit
+# and integration tests (the rdkafka crate drives the broker), and the Python client
+# suites (confluent-kafka 2.0.2 and 2.16.1, kafka-python), whose pinned packages are
+# installed into .venv-clients/ by scripts/client-tests.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s ==\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --release (the binary the client suites drive)"
+cargo build --release -p kafkalab
+export KAFKALAB_BIN="$PWD/target/release/kafkalab"
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "client suites (confluent-kafka, kafka-python)"
+scripts/client-tests.sh
+
+step "all tests passed"
