@@ -288,3 +288,72 @@ impl Default for BrokerMetrics {
         Self::new()
     }
 }
+
+/// Renders the metrics catalogue (docs/metrics.md) from [`DOCS`].
+pub fn render_docs() -> String {
+    let mut out = String::from(
+        "# Metrics\n\nGenerated from `broker/src/metrics.rs` (`metrics::DOCS`); a test fails when this file is out of date.\nRegenerate with `UPDATE_DOCS=1 cargo test -p kafkalab-broker metrics_doc`.\n\n## Broker\n\n| metric | type | labels | meaning | Kafka counterpart |\n|---|---|---|---|---|\n",
+    );
+    for d in DOCS {
+        let labels = if d.labels.is_empty() { "—" } else { d.labels };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | `{}` |\n",
+            d.name, d.kind, labels, d.help, d.kafka
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_doc_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md");
+        let want = render_docs();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &want).expect("write docs/metrics.md");
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(have == want, "docs/metrics.md is out of date: run UPDATE_DOCS=1 cargo test -p kafkalab-broker metrics_doc");
+    }
+
+    #[test]
+    fn every_registered_metric_is_documented() {
+        let registry = Registry::new();
+        let m = BrokerMetrics::new();
+        m.register(&registry).expect("register");
+        m.requests.with_label_values(&["Produce"]).inc();
+        m.request_errors
+            .with_label_values(&["Produce", "NONE"])
+            .inc();
+        m.request_duration
+            .with_label_values(&["Produce"])
+            .observe(0.001);
+        m.connection_errors
+            .with_label_values(&["malformed_frame"])
+            .inc();
+        for g in [
+            &m.log_size,
+            &m.log_end_offset,
+            &m.log_start_offset,
+            &m.log_segments,
+        ] {
+            g.with_label_values(&["t", "0"]).set(1);
+        }
+        let names: Vec<String> = registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        assert_eq!(names.len(), DOCS.len());
+        for d in DOCS {
+            assert!(
+                names.iter().any(|n| n == d.name),
+                "{} documented but not registered",
+                d.name
+            );
+        }
+    }
+}
