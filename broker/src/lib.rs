@@ -9,6 +9,7 @@
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod group;
 pub mod handlers;
 pub mod http;
 pub mod metrics;
