@@ -9,6 +9,8 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::BrokerConfig;
+use crate::group::state::GroupConfig;
+use crate::group::GroupCoordinator;
 use crate::metrics::BrokerMetrics;
 use crate::storage::{Storage, StorageError};
 use crate::topics::TopicRegistry;
@@ -40,6 +42,7 @@ struct ProducerIds {
 pub struct Broker {
     pub config: BrokerConfig,
     pub topics: TopicRegistry,
+    pub groups: GroupCoordinator,
     pub metrics: BrokerMetrics,
     pub registry: Registry,
     pub clock: Arc<dyn Clock>,
@@ -58,9 +61,21 @@ impl Broker {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Broker>, BrokerError> {
         let topics = TopicRegistry::open(storage.clone(), &config)?;
+        let groups = GroupCoordinator::open(
+            storage.as_ref(),
+            GroupConfig {
+                min_session_timeout_ms: config.int("group.min.session.timeout.ms") as i32,
+                max_session_timeout_ms: config.int("group.max.session.timeout.ms") as i32,
+                initial_rebalance_delay_ms: config.int("group.initial.rebalance.delay.ms"),
+                max_size: config.int("group.max.size") as usize,
+            },
+            config.int("offsets.retention.minutes") * 60_000,
+            clock.clone(),
+        )?;
         let metrics = BrokerMetrics::new();
         let registry = Registry::new();
         metrics.register(&registry)?;
+        groups.metrics.register(&registry)?;
         let cluster_id = match storage.read_meta(CLUSTER_ID_FILE)? {
             Some(b) => String::from_utf8_lossy(&b).trim().to_string(),
             None => {
@@ -80,6 +95,7 @@ impl Broker {
         Ok(Arc::new(Broker {
             config,
             topics,
+            groups,
             metrics,
             registry,
             clock,
@@ -135,6 +151,7 @@ impl Broker {
 
     /// Runs retention and compaction on every partition once.
     pub fn run_cleanup(&self) {
+        self.groups.expire_offsets();
         let now = self.clock.now_ms();
         for topic in self.topics.all() {
             let log_config = topic.effective().log.clone();
@@ -151,6 +168,9 @@ impl Broker {
 
     /// Makes every partition durable (clean shutdown).
     pub fn flush_all(&self) {
+        if let Err(e) = self.groups.offsets.flush() {
+            tracing::warn!("flushing committed offsets failed: {e}");
+        }
         for topic in self.topics.all() {
             for p in topic.partitions() {
                 if let Err(e) = p.with_log(|log| log.flush()) {
@@ -192,5 +212,11 @@ impl Broker {
         }
         m.topics.set(topics.len() as i64);
         m.partitions.set(partitions);
+        self.groups.refresh_gauges(|topic, partition| {
+            self.topics
+                .get(topic)
+                .and_then(|t| t.partition(partition))
+                .map(|p| p.offsets().1)
+        });
     }
 }

@@ -66,6 +66,7 @@ pub async fn start(
             rx.clone(),
         )));
     }
+    tasks.push(tokio::spawn(group_timer_loop(broker.clone(), rx.clone())));
     tasks.push(tokio::spawn(cleanup_loop(broker.clone(), rx)));
     Ok(RunningBroker {
         broker,
@@ -74,6 +75,18 @@ pub async fn start(
         shutdown,
         tasks,
     })
+}
+
+/// Group timers (session expiry, rebalance timeout, initial delay) at 50 ms resolution.
+async fn group_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => broker.groups.tick(),
+            _ = shutdown.changed() => break,
+        }
+    }
 }
 
 async fn cleanup_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {

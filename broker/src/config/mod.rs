@@ -207,7 +207,8 @@ impl BrokerConfig {
         defs::broker_def(key).map_or_else(String::new, |d| d.default.to_string())
     }
 
-    fn int(&self, key: &str) -> i64 {
+    /// An integer setting (validated at load time).
+    pub fn int(&self, key: &str) -> i64 {
         self.get(key).parse().unwrap_or(0)
     }
 

@@ -112,6 +112,17 @@ pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<BytesMut
         IncrementalAlterConfigs => m::IncrementalAlterConfigsRequest, handlers::alter_configs::handle;
         InitProducerId => m::InitProducerIdRequest, handlers::init_producer_id::handle;
         DescribeCluster => m::DescribeClusterRequest, handlers::describe_cluster::handle;
+        FindCoordinator => m::FindCoordinatorRequest, handlers::find_coordinator::handle;
+        JoinGroup => m::JoinGroupRequest, handlers::join_group::handle;
+        SyncGroup => m::SyncGroupRequest, handlers::sync_group::handle;
+        Heartbeat => m::HeartbeatRequest, handlers::heartbeat::handle;
+        LeaveGroup => m::LeaveGroupRequest, handlers::leave_group::handle;
+        OffsetCommit => m::OffsetCommitRequest, handlers::offset_commit::handle;
+        OffsetFetch => m::OffsetFetchRequest, handlers::offset_fetch::handle;
+        ListGroups => m::ListGroupsRequest, handlers::list_groups::handle;
+        DescribeGroups => m::DescribeGroupsRequest, handlers::describe_groups::handle;
+        DeleteGroups => m::DeleteGroupsRequest, handlers::delete_groups::handle;
+        OffsetDelete => m::OffsetDeleteRequest, handlers::offset_delete::handle;
     };
     timer.observe_duration();
     out
@@ -133,6 +144,17 @@ pub fn api_label(api: ApiKey) -> &'static str {
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::InitProducerId => "InitProducerId",
         ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
         _ => "Other",
     }
 }
