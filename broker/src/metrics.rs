@@ -294,17 +294,20 @@ pub fn render_docs() -> String {
     let mut out = String::from(
         "# Metrics\n\nGenerated from `broker/src/metrics.rs` (`metrics::DOCS`); a test fails when this file is out of date.\nRegenerate with `UPDATE_DOCS=1 cargo test -p kafkalab-broker metrics_doc`.\n\n## Broker\n\n| metric | type | labels | meaning | Kafka counterpart |\n|---|---|---|---|---|\n",
     );
-    let sections: [(&str, &[MetricDoc]); 2] = [("Broker", DOCS), ("Consumer groups", crate::group::metrics::DOCS)];
+    let sections: [(&str, &[MetricDoc]); 2] = [
+        ("Broker", DOCS),
+        ("Consumer groups", crate::group::metrics::DOCS),
+    ];
     for (i, (title, docs)) in sections.iter().enumerate() {
         if i > 0 {
             out.push_str(&format!("\n## {title}\n\n| metric | type | labels | meaning | Kafka counterpart |\n|---|---|---|---|---|\n"));
         }
         for d in docs.iter() {
-        let labels = if d.labels.is_empty() { "—" } else { d.labels };
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} | `{}` |\n",
-            d.name, d.kind, labels, d.help, d.kafka
-        ));
+            let labels = if d.labels.is_empty() { "—" } else { d.labels };
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} | `{}` |\n",
+                d.name, d.kind, labels, d.help, d.kafka
+            ));
         }
     }
     out

@@ -18,11 +18,11 @@ pub struct BrokerArgs {
     overrides: Vec<String>,
 }
 
-pub fn open_storage(config: &BrokerConfig) -> Result<Arc<dyn Storage>, String> {
-    Ok(Arc::new(kafkalab_broker::storage::memory::MemoryStorage::new()) as Arc<dyn Storage>)
-        .map_err(|e: std::io::Error| {
-            format!("cannot open log.dirs {}: {e}", config.log_dir.display())
-        })
+/// The file-system log under `log.dirs`, as Kafka lays it out.
+pub fn open_storage(config: &BrokerConfig) -> Arc<dyn Storage> {
+    Arc::new(kafkalab_broker::storage::file::FileStorage::new(
+        config.log_dir.clone(),
+    ))
 }
 
 pub async fn run(args: BrokerArgs) -> Result<(), String> {
@@ -31,7 +31,7 @@ pub async fn run(args: BrokerArgs) -> Result<(), String> {
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let storage = open_storage(&config)?;
+    let storage = open_storage(&config);
     let log_dir = config.log_dir.clone();
     let node = config.node_id;
     let running = kafkalab_broker::start(config, storage, Arc::new(SystemClock))

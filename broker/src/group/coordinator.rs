@@ -11,7 +11,10 @@ use tokio::time::Instant;
 
 use super::metrics::GroupMetrics;
 use super::offsets::{Committed, OffsetStore};
-use super::state::{Effect, Group, GroupConfig, GroupEvent, GroupState, JoinRequest, JoinResponse, SyncResponse, Waiter};
+use super::state::{
+    Effect, Group, GroupConfig, GroupEvent, GroupState, JoinRequest, JoinResponse, SyncResponse,
+    Waiter,
+};
 use crate::clock::Clock;
 use crate::protocol::errors;
 use crate::storage::{Storage, StorageError};
@@ -113,7 +116,11 @@ impl GroupCoordinator {
                 Effect::Event(event) => {
                     self.metrics.observe(group, &event);
                     log_event(group, &event);
-                    let _ = self.events.send(GroupEventRecord { group: group.to_string(), at_ms: self.clock.now_ms(), event });
+                    let _ = self.events.send(GroupEventRecord {
+                        group: group.to_string(),
+                        at_ms: self.clock.now_ms(),
+                        event,
+                    });
                 }
             }
         }
@@ -127,14 +134,18 @@ impl GroupCoordinator {
             req.waiter = inner.next_waiter;
             inner.parked.insert(req.waiter, Parked::Join(tx));
             let now = self.now();
-            let group = inner.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
+            let group = inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
             if group.state == GroupState::Dead {
                 *group = Group::new(group_id);
             }
             let fx = group.join(req, now, &self.config);
             self.apply(&mut inner, group_id, fx);
         }
-        rx.await.unwrap_or_else(|_| error_join(errors::COORDINATOR_NOT_AVAILABLE))
+        rx.await
+            .unwrap_or_else(|_| error_join(errors::COORDINATOR_NOT_AVAILABLE))
     }
 
     pub async fn sync(
@@ -154,14 +165,24 @@ impl GroupCoordinator {
             let now = self.now();
             let fx = match inner.groups.get_mut(group_id) {
                 Some(g) => g.sync(waiter, member_id, instance_id, generation, assignments, now),
-                None => vec![Effect::Sync { waiter, response: error_sync(errors::UNKNOWN_MEMBER_ID) }],
+                None => vec![Effect::Sync {
+                    waiter,
+                    response: error_sync(errors::UNKNOWN_MEMBER_ID),
+                }],
             };
             self.apply(&mut inner, group_id, fx);
         }
-        rx.await.unwrap_or_else(|_| error_sync(errors::COORDINATOR_NOT_AVAILABLE))
+        rx.await
+            .unwrap_or_else(|_| error_sync(errors::COORDINATOR_NOT_AVAILABLE))
     }
 
-    pub fn heartbeat(&self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
         self.metrics.heartbeats.inc();
         let now = self.now();
         let mut inner = self.inner.lock();
@@ -175,7 +196,11 @@ impl GroupCoordinator {
     }
 
     /// LeaveGroup for several members: one error code per member.
-    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Result<Vec<i16>, i16> {
+    pub fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<i16>, i16> {
         let now = self.now();
         let mut inner = self.inner.lock();
         let Some(g) = inner.groups.get_mut(group_id) else {
@@ -208,7 +233,11 @@ impl GroupCoordinator {
     pub fn expire_offsets(&self) {
         let now = self.clock.now_ms();
         let empty = |g: &str| {
-            self.inner.lock().groups.get(g).is_none_or(|x| matches!(x.state, GroupState::Empty | GroupState::Dead))
+            self.inner
+                .lock()
+                .groups
+                .get(g)
+                .is_none_or(|x| matches!(x.state, GroupState::Empty | GroupState::Dead))
         };
         match self.offsets.expire(now, self.offsets_retention_ms, empty) {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired committed offsets"),
@@ -222,26 +251,47 @@ impl GroupCoordinator {
 
     /// Checks that a commit comes from the current generation (or from a non-member when
     /// the group has no members, e.g. `assign()` users or admin tools).
-    pub fn validate_commit(&self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
+    pub fn validate_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
         let inner = self.inner.lock();
         let Some(g) = inner.groups.get(group_id) else {
-            return if generation < 0 { 0 } else { errors::ILLEGAL_GENERATION };
+            return if generation < 0 {
+                0
+            } else {
+                errors::ILLEGAL_GENERATION
+            };
         };
         if generation < 0 && member_id.is_empty() {
-            return if g.members.is_empty() { 0 } else { errors::ILLEGAL_GENERATION };
+            return if g.members.is_empty() {
+                0
+            } else {
+                errors::ILLEGAL_GENERATION
+            };
         }
         if let Err(code) = g.validate_member(member_id, instance_id, generation) {
             return code;
         }
         match g.state {
-            GroupState::PreparingRebalance | GroupState::CompletingRebalance => errors::REBALANCE_IN_PROGRESS,
+            GroupState::PreparingRebalance | GroupState::CompletingRebalance => {
+                errors::REBALANCE_IN_PROGRESS
+            }
             _ => 0,
         }
     }
 
-    pub fn commit(&self, group_id: &str, entries: Vec<(String, i32, Committed)>) -> Result<(), StorageError> {
+    pub fn commit(
+        &self,
+        group_id: &str,
+        entries: Vec<(String, i32, Committed)>,
+    ) -> Result<(), StorageError> {
         let n = entries.len() as u64;
-        self.offsets.commit(group_id, entries, self.clock.now_ms())?;
+        self.offsets
+            .commit(group_id, entries, self.clock.now_ms())?;
         self.metrics.commits.inc_by(n);
         Ok(())
     }
@@ -259,7 +309,12 @@ impl GroupCoordinator {
     pub fn list(&self) -> Vec<GroupSnapshot> {
         let mut out: Vec<GroupSnapshot> = {
             let inner = self.inner.lock();
-            inner.groups.values().filter(|g| g.state != GroupState::Dead).map(snapshot).collect()
+            inner
+                .groups
+                .values()
+                .filter(|g| g.state != GroupState::Dead)
+                .map(snapshot)
+                .collect()
         };
         for id in self.offsets.groups() {
             if !out.iter().any(|g| g.id == id) {
@@ -297,7 +352,9 @@ impl GroupCoordinator {
     /// starts with the topic list.
     pub fn subscribed(&self, group_id: &str, topic: &str) -> bool {
         let inner = self.inner.lock();
-        let Some(g) = inner.groups.get(group_id) else { return false };
+        let Some(g) = inner.groups.get(group_id) else {
+            return false;
+        };
         if g.protocol_type.as_deref() != Some("consumer") {
             return false;
         }
@@ -306,14 +363,19 @@ impl GroupCoordinator {
             m.protocols
                 .iter()
                 .find(|(n, _)| *n == protocol)
-                .is_some_and(|(_, meta)| super::consumer_protocol::subscription_topics(meta).iter().any(|t| t == topic))
+                .is_some_and(|(_, meta)| {
+                    super::consumer_protocol::subscription_topics(meta)
+                        .iter()
+                        .any(|t| t == topic)
+                })
         })
     }
 
     /// Fills the group gauges (called at scrape time).
     pub fn refresh_gauges(&self, log_end_offset: impl Fn(&str, i32) -> Option<i64>) {
         let groups = self.list();
-        self.metrics.refresh(&groups, |g| self.offsets.group(g), log_end_offset);
+        self.metrics
+            .refresh(&groups, |g| self.offsets.group(g), log_end_offset);
     }
 }
 
@@ -334,7 +396,12 @@ fn snapshot(g: &Group) -> GroupSnapshot {
                 instance_id: m.instance_id.clone(),
                 client_id: m.client_id.clone(),
                 client_host: m.client_host.clone(),
-                metadata: m.protocols.iter().find(|(n, _)| *n == protocol).map(|(_, b)| b.clone()).unwrap_or_default(),
+                metadata: m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| *n == protocol)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default(),
                 assignment: m.assignment.clone(),
             })
             .collect(),
@@ -355,17 +422,41 @@ fn error_join(code: i16) -> JoinResponse {
 }
 
 fn error_sync(code: i16) -> SyncResponse {
-    SyncResponse { error_code: code, protocol_type: None, protocol_name: None, assignment: bytes::Bytes::new() }
+    SyncResponse {
+        error_code: code,
+        protocol_type: None,
+        protocol_name: None,
+        assignment: bytes::Bytes::new(),
+    }
 }
 
 fn log_event(group: &str, event: &GroupEvent) {
     match event {
-        GroupEvent::MemberJoined { member_id, client_id } => tracing::info!(group, member_id, client_id, "member joined"),
-        GroupEvent::MemberLeft { member_id, cause } => tracing::info!(group, member_id, cause = cause.name(), "member left"),
-        GroupEvent::RebalanceStarted { reason } => tracing::info!(group, reason, "rebalance started"),
-        GroupEvent::Stable { generation, duration_ms, members } => {
-            tracing::info!(group, generation, duration_ms, members, "generation {generation} stable after {duration_ms} ms")
+        GroupEvent::MemberJoined {
+            member_id,
+            client_id,
+        } => tracing::info!(group, member_id, client_id, "member joined"),
+        GroupEvent::MemberLeft { member_id, cause } => {
+            tracing::info!(group, member_id, cause = cause.name(), "member left")
         }
-        GroupEvent::StateChanged { from, to } => tracing::debug!(group, from = from.name(), to = to.name(), "state"),
+        GroupEvent::RebalanceStarted { reason } => {
+            tracing::info!(group, reason, "rebalance started")
+        }
+        GroupEvent::Stable {
+            generation,
+            duration_ms,
+            members,
+        } => {
+            tracing::info!(
+                group,
+                generation,
+                duration_ms,
+                members,
+                "generation {generation} stable after {duration_ms} ms"
+            )
+        }
+        GroupEvent::StateChanged { from, to } => {
+            tracing::debug!(group, from = from.name(), to = to.name(), "state")
+        }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 use super::coordinator::GroupSnapshot;
 use super::offsets::Committed;
@@ -41,7 +43,10 @@ pub struct GroupMetrics {
 }
 
 fn opts(name: &str) -> Opts {
-    Opts::new(name, DOCS.iter().find(|d| d.name == name).map_or("", |d| d.help))
+    Opts::new(
+        name,
+        DOCS.iter().find(|d| d.name == name).map_or("", |d| d.help),
+    )
 }
 
 impl GroupMetrics {
@@ -52,14 +57,17 @@ impl GroupMetrics {
         GroupMetrics {
             rebalances: cv("kafkalab_group_rebalances_total", &["group"]),
             rebalance_duration: HistogramVec::new(
-                HistogramOpts::from(opts("kafkalab_group_rebalance_duration_seconds")).buckets(latency_buckets()),
+                HistogramOpts::from(opts("kafkalab_group_rebalance_duration_seconds"))
+                    .buckets(latency_buckets()),
                 &["group"],
             )
             .expect("valid metric"),
             joins: cv("kafkalab_group_member_joins_total", &["group"]),
             removals: cv("kafkalab_group_member_removals_total", &["group", "cause"]),
-            heartbeats: IntCounter::with_opts(opts("kafkalab_group_heartbeats_total")).expect("valid metric"),
-            commits: IntCounter::with_opts(opts("kafkalab_group_offset_commits_total")).expect("valid metric"),
+            heartbeats: IntCounter::with_opts(opts("kafkalab_group_heartbeats_total"))
+                .expect("valid metric"),
+            commits: IntCounter::with_opts(opts("kafkalab_group_offset_commits_total"))
+                .expect("valid metric"),
             groups: gv("kafkalab_groups", &["state"]),
             members: gv("kafkalab_group_members", &["group"]),
             generation: gv("kafkalab_group_generation", &["group"]),
@@ -86,7 +94,10 @@ impl GroupMetrics {
     pub fn observe(&self, group: &str, event: &GroupEvent) {
         match event {
             GroupEvent::MemberJoined { .. } => self.joins.with_label_values(&[group]).inc(),
-            GroupEvent::MemberLeft { cause, .. } => self.removals.with_label_values(&[group, cause.name()]).inc(),
+            GroupEvent::MemberLeft { cause, .. } => self
+                .removals
+                .with_label_values(&[group, cause.name()])
+                .inc(),
             GroupEvent::Stable { duration_ms, .. } => {
                 self.rebalances.with_label_values(&[group]).inc();
                 self.rebalance_duration
@@ -113,14 +124,20 @@ impl GroupMetrics {
         }
         for g in groups {
             self.groups.with_label_values(&[g.state.name()]).inc();
-            self.members.with_label_values(&[&g.id]).set(g.members.len() as i64);
-            self.generation.with_label_values(&[&g.id]).set(g.generation_id as i64);
+            self.members
+                .with_label_values(&[&g.id])
+                .set(g.members.len() as i64);
+            self.generation
+                .with_label_values(&[&g.id])
+                .set(g.generation_id as i64);
             for ((topic, partition), c) in offsets(&g.id) {
                 let p = partition.to_string();
                 let labels = [g.id.as_str(), topic.as_str(), p.as_str()];
                 self.committed.with_label_values(&labels).set(c.offset);
                 if let Some(end) = log_end_offset(&topic, partition) {
-                    self.lag.with_label_values(&labels).set((end - c.offset).max(0));
+                    self.lag
+                        .with_label_values(&labels)
+                        .set((end - c.offset).max(0));
                 }
             }
         }

@@ -6,12 +6,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::record_batch::BatchHeader;
-use crate::storage::{decode_records, CleanupPolicy, LogConfig, PartitionLog, Storage, StorageError};
+use crate::storage::{
+    decode_records, CleanupPolicy, LogConfig, PartitionLog, Storage, StorageError,
+};
 
 pub const OFFSETS_LOG: &str = "__consumer_offsets";
 
@@ -34,7 +38,10 @@ pub struct OffsetStore {
 fn log_config() -> LogConfig {
     LogConfig {
         segment_bytes: 100 * 1024 * 1024,
-        cleanup_policy: CleanupPolicy { delete: false, compact: true },
+        cleanup_policy: CleanupPolicy {
+            delete: false,
+            compact: true,
+        },
         ..LogConfig::default()
     }
 }
@@ -60,13 +67,24 @@ impl OffsetStore {
                 buf = &buf[h.size..];
             }
             for r in decode_records(&read.records)? {
-                let Some(key) = r.key.as_ref().and_then(|k| serde_json::from_slice::<(String, String, i32)>(k).ok()) else {
+                let Some(key) = r
+                    .key
+                    .as_ref()
+                    .and_then(|k| serde_json::from_slice::<(String, String, i32)>(k).ok())
+                else {
                     continue;
                 };
                 let (group, topic, partition) = key;
-                match r.value.as_ref().and_then(|v| serde_json::from_slice::<Committed>(v).ok()) {
+                match r
+                    .value
+                    .as_ref()
+                    .and_then(|v| serde_json::from_slice::<Committed>(v).ok())
+                {
                     Some(c) => {
-                        offsets.entry(group).or_default().insert((topic, partition), c);
+                        offsets
+                            .entry(group)
+                            .or_default()
+                            .insert((topic, partition), c);
                     }
                     None => {
                         if let Some(g) = offsets.get_mut(&group) {
@@ -78,10 +96,17 @@ impl OffsetStore {
             at = last.max(at + 1);
         }
         offsets.retain(|_, g| !g.is_empty());
-        Ok(OffsetStore { log: Mutex::new(log), offsets: Mutex::new(offsets) })
+        Ok(OffsetStore {
+            log: Mutex::new(log),
+            offsets: Mutex::new(offsets),
+        })
     }
 
-    fn append(&self, entries: &[(String, String, i32, Option<Committed>)], now_ms: i64) -> Result<(), StorageError> {
+    fn append(
+        &self,
+        entries: &[(String, String, i32, Option<Committed>)],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -100,20 +125,38 @@ impl OffsetStore {
                 sequence: -1 + i as i32,
                 timestamp: now_ms,
                 key: serde_json::to_vec(&(g, t, p)).ok().map(Bytes::from),
-                value: c.as_ref().and_then(|c| serde_json::to_vec(c).ok()).map(Bytes::from),
+                value: c
+                    .as_ref()
+                    .and_then(|c| serde_json::to_vec(c).ok())
+                    .map(Bytes::from),
                 headers: Default::default(),
             })
             .collect();
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
-            .map_err(|e| StorageError::Corrupt { path: OFFSETS_LOG.into(), detail: e.to_string() })?;
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .map_err(|e| StorageError::Corrupt {
+            path: OFFSETS_LOG.into(),
+            detail: e.to_string(),
+        })?;
         let mut log = self.log.lock();
         log.append(&mut buf, now_ms)?;
         Ok(())
     }
 
     /// Stores offsets for a group (one durable append for the whole commit).
-    pub fn commit(&self, group: &str, entries: Vec<(String, i32, Committed)>, now_ms: i64) -> Result<(), StorageError> {
+    pub fn commit(
+        &self,
+        group: &str,
+        entries: Vec<(String, i32, Committed)>,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
         let records: Vec<_> = entries
             .iter()
             .map(|(t, p, c)| (group.to_string(), t.clone(), *p, Some(c.clone())))
@@ -128,7 +171,11 @@ impl OffsetStore {
     }
 
     pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {
-        self.offsets.lock().get(group)?.get(&(topic.to_string(), partition)).cloned()
+        self.offsets
+            .lock()
+            .get(group)?
+            .get(&(topic.to_string(), partition))
+            .cloned()
     }
 
     /// Every committed offset of a group.
@@ -141,20 +188,37 @@ impl OffsetStore {
     }
 
     pub fn has_offsets(&self, group: &str) -> bool {
-        self.offsets.lock().get(group).is_some_and(|g| !g.is_empty())
+        self.offsets
+            .lock()
+            .get(group)
+            .is_some_and(|g| !g.is_empty())
     }
 
     /// Removes the given offsets (None = all of the group's).
-    pub fn delete(&self, group: &str, which: Option<&[TopicPartition]>, now_ms: i64) -> Result<usize, StorageError> {
+    pub fn delete(
+        &self,
+        group: &str,
+        which: Option<&[TopicPartition]>,
+        now_ms: i64,
+    ) -> Result<usize, StorageError> {
         let doomed: Vec<TopicPartition> = {
             let offsets = self.offsets.lock();
-            let Some(g) = offsets.get(group) else { return Ok(0) };
+            let Some(g) = offsets.get(group) else {
+                return Ok(0);
+            };
             match which {
                 None => g.keys().cloned().collect(),
-                Some(list) => list.iter().filter(|tp| g.contains_key(*tp)).cloned().collect(),
+                Some(list) => list
+                    .iter()
+                    .filter(|tp| g.contains_key(*tp))
+                    .cloned()
+                    .collect(),
             }
         };
-        let tombstones: Vec<_> = doomed.iter().map(|(t, p)| (group.to_string(), t.clone(), *p, None)).collect();
+        let tombstones: Vec<_> = doomed
+            .iter()
+            .map(|(t, p)| (group.to_string(), t.clone(), *p, None))
+            .collect();
         self.append(&tombstones, now_ms)?;
         let mut offsets = self.offsets.lock();
         if let Some(g) = offsets.get_mut(group) {
@@ -170,12 +234,19 @@ impl OffsetStore {
 
     /// Drops offsets of the groups `expired` says are empty and older than the retention
     /// (`offsets.retention.minutes`, counted from the last commit).
-    pub fn expire(&self, now_ms: i64, retention_ms: i64, is_empty: impl Fn(&str) -> bool) -> Result<usize, StorageError> {
+    pub fn expire(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        is_empty: impl Fn(&str) -> bool,
+    ) -> Result<usize, StorageError> {
         let stale: Vec<String> = self
             .offsets
             .lock()
             .iter()
-            .filter(|(g, tps)| is_empty(g) && tps.values().all(|c| now_ms - c.commit_ms > retention_ms))
+            .filter(|(g, tps)| {
+                is_empty(g) && tps.values().all(|c| now_ms - c.commit_ms > retention_ms)
+            })
             .map(|(g, _)| g.clone())
             .collect();
         let mut n = 0;
@@ -201,16 +272,28 @@ mod tests {
     use crate::storage::memory::MemoryStorage;
 
     fn c(offset: i64, commit_ms: i64) -> Committed {
-        Committed { offset, leader_epoch: -1, metadata: None, commit_ms }
+        Committed {
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+            commit_ms,
+        }
     }
 
     #[test]
     fn commits_survive_reopen_and_tombstones_delete() {
         let storage = MemoryStorage::new();
         let s = OffsetStore::open(&storage).expect("open");
-        s.commit("g1", vec![("t".into(), 0, c(5, 1)), ("t".into(), 1, c(7, 1))], 1).expect("commit");
-        s.commit("g1", vec![("t".into(), 0, c(9, 2))], 2).expect("commit");
-        s.commit("g2", vec![("u".into(), 0, c(1, 2))], 2).expect("commit");
+        s.commit(
+            "g1",
+            vec![("t".into(), 0, c(5, 1)), ("t".into(), 1, c(7, 1))],
+            1,
+        )
+        .expect("commit");
+        s.commit("g1", vec![("t".into(), 0, c(9, 2))], 2)
+            .expect("commit");
+        s.commit("g2", vec![("u".into(), 0, c(1, 2))], 2)
+            .expect("commit");
         assert_eq!(s.delete("g2", None, 3).expect("delete"), 1);
         drop(s);
         let s = OffsetStore::open(&storage).expect("reopen");
@@ -223,9 +306,12 @@ mod tests {
     fn expiry_only_touches_empty_groups_past_retention() {
         let storage = MemoryStorage::new();
         let s = OffsetStore::open(&storage).expect("open");
-        s.commit("old", vec![("t".into(), 0, c(1, 0))], 0).expect("commit");
-        s.commit("busy", vec![("t".into(), 0, c(1, 0))], 0).expect("commit");
-        s.commit("new", vec![("t".into(), 0, c(1, 900))], 900).expect("commit");
+        s.commit("old", vec![("t".into(), 0, c(1, 0))], 0)
+            .expect("commit");
+        s.commit("busy", vec![("t".into(), 0, c(1, 0))], 0)
+            .expect("commit");
+        s.commit("new", vec![("t".into(), 0, c(1, 900))], 900)
+            .expect("commit");
         assert_eq!(s.expire(1000, 500, |g| g != "busy").expect("expire"), 1);
         assert!(!s.has_offsets("old"));
         assert!(s.has_offsets("busy") && s.has_offsets("new"));

@@ -139,19 +139,40 @@ impl LeaveCause {
 /// Something that happened, for metrics, logs and the live view.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GroupEvent {
-    MemberJoined { member_id: String, client_id: String },
-    MemberLeft { member_id: String, cause: LeaveCause },
-    RebalanceStarted { reason: String },
+    MemberJoined {
+        member_id: String,
+        client_id: String,
+    },
+    MemberLeft {
+        member_id: String,
+        cause: LeaveCause,
+    },
+    RebalanceStarted {
+        reason: String,
+    },
     /// A rebalance ended: generation `generation` is stable after `duration_ms` (from
     /// PreparingRebalance to Stable).
-    Stable { generation: i32, duration_ms: i64, members: usize },
-    StateChanged { from: GroupState, to: GroupState },
+    Stable {
+        generation: i32,
+        duration_ms: i64,
+        members: usize,
+    },
+    StateChanged {
+        from: GroupState,
+        to: GroupState,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Join { waiter: Waiter, response: JoinResponse },
-    Sync { waiter: Waiter, response: SyncResponse },
+    Join {
+        waiter: Waiter,
+        response: JoinResponse,
+    },
+    Sync {
+        waiter: Waiter,
+        response: SyncResponse,
+    },
     Event(GroupEvent),
 }
 
@@ -221,7 +242,10 @@ impl Group {
 
     fn transition(&mut self, to: GroupState, fx: &mut Vec<Effect>) {
         if self.state != to {
-            fx.push(Effect::Event(GroupEvent::StateChanged { from: self.state, to }));
+            fx.push(Effect::Event(GroupEvent::StateChanged {
+                from: self.state,
+                to,
+            }));
             self.state = to;
         }
     }
@@ -229,7 +253,11 @@ impl Group {
     fn new_member_id(&mut self, client_id: &str) -> String {
         self.next_member += 1;
         // Kafka's form: client id, a dash, a unique suffix.
-        format!("{client_id}-{:08x}-{}", rand::random::<u32>(), self.next_member)
+        format!(
+            "{client_id}-{:08x}-{}",
+            rand::random::<u32>(),
+            self.next_member
+        )
     }
 
     pub fn join(&mut self, req: JoinRequest, now: i64, cfg: &GroupConfig) -> Vec<Effect> {
@@ -294,7 +322,10 @@ impl Group {
         }
         // A known member rejoining.
         let id = req.member_id.clone();
-        let changed = self.members.get(&id).is_some_and(|m| m.protocols != req.protocols);
+        let changed = self
+            .members
+            .get(&id)
+            .is_some_and(|m| m.protocols != req.protocols);
         if let Some(m) = self.members.get_mut(&id) {
             m.protocols = req.protocols.clone();
             m.session_timeout_ms = req.session_timeout_ms;
@@ -316,7 +347,10 @@ impl Group {
                 let waiter = self.members.get_mut(&id).and_then(|m| m.join_waiter.take());
                 if let Some(w) = waiter {
                     let response = self.join_response(&id, false);
-                    fx.push(Effect::Join { waiter: w, response });
+                    fx.push(Effect::Join {
+                        waiter: w,
+                        response,
+                    });
                 }
             }
             _ => {
@@ -347,7 +381,14 @@ impl Group {
         })
     }
 
-    fn add_member(&mut self, id: String, req: JoinRequest, now: i64, cfg: &GroupConfig, fx: &mut Vec<Effect>) {
+    fn add_member(
+        &mut self,
+        id: String,
+        req: JoinRequest,
+        now: i64,
+        cfg: &GroupConfig,
+        fx: &mut Vec<Effect>,
+    ) {
         if let Some(instance) = &req.instance_id {
             self.static_members.insert(instance.clone(), id.clone());
         }
@@ -379,7 +420,9 @@ impl Group {
             GroupState::PreparingRebalance => {
                 if let Some((deadline, limit)) = self.initial_delay {
                     // Each new member during the initial delay extends it (bounded).
-                    let extended = (now + cfg.initial_rebalance_delay_ms).min(limit).max(deadline);
+                    let extended = (now + cfg.initial_rebalance_delay_ms)
+                        .min(limit)
+                        .max(deadline);
                     self.initial_delay = Some((extended, limit));
                     self.join_deadline_ms = Some(extended);
                 }
@@ -397,20 +440,33 @@ impl Group {
         self.try_complete_join(now, fx);
     }
 
-    fn rejoin_static(&mut self, req: JoinRequest, old_id: String, now: i64, cfg: &GroupConfig) -> Vec<Effect> {
+    fn rejoin_static(
+        &mut self,
+        req: JoinRequest,
+        old_id: String,
+        now: i64,
+        cfg: &GroupConfig,
+    ) -> Vec<Effect> {
         let mut fx = Vec::new();
         let Some(mut member) = self.members.remove(&old_id) else {
-            self.static_members.remove(req.instance_id.as_deref().unwrap_or_default());
+            self.static_members
+                .remove(req.instance_id.as_deref().unwrap_or_default());
             let id = self.new_member_id(&req.client_id);
             self.add_member(id, req, now, cfg, &mut fx);
             return fx;
         };
         // The old incarnation is fenced: its parked requests fail.
         if let Some(w) = member.join_waiter.take() {
-            fx.push(Effect::Join { waiter: w, response: JoinResponse::error(errors::FENCED_INSTANCE_ID, &old_id) });
+            fx.push(Effect::Join {
+                waiter: w,
+                response: JoinResponse::error(errors::FENCED_INSTANCE_ID, &old_id),
+            });
         }
         if let Some(w) = member.sync_waiter.take() {
-            fx.push(Effect::Sync { waiter: w, response: self.sync_error(errors::FENCED_INSTANCE_ID) });
+            fx.push(Effect::Sync {
+                waiter: w,
+                response: self.sync_error(errors::FENCED_INSTANCE_ID),
+            });
         }
         let new_id = self.new_member_id(&req.client_id);
         let same_protocols = member.protocols == req.protocols;
@@ -435,8 +491,15 @@ impl Group {
                 // KIP-345: same instance back within its session: no rebalance; it keeps
                 // its assignment (fetched again with SyncGroup).
                 let response = self.join_response(&new_id, was_leader);
-                if let Some(w) = self.members.get_mut(&new_id).and_then(|m| m.join_waiter.take()) {
-                    fx.push(Effect::Join { waiter: w, response });
+                if let Some(w) = self
+                    .members
+                    .get_mut(&new_id)
+                    .and_then(|m| m.join_waiter.take())
+                {
+                    fx.push(Effect::Join {
+                        waiter: w,
+                        response,
+                    });
                 }
             }
             GroupState::PreparingRebalance => self.try_complete_join(now, &mut fx),
@@ -507,7 +570,11 @@ impl Group {
             return;
         }
         self.protocol_name = self.select_protocol();
-        if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
             self.leader = self.members.keys().next().cloned();
         }
         self.transition(GroupState::CompletingRebalance, fx);
@@ -515,7 +582,10 @@ impl Group {
         for id in ids {
             let response = self.join_response(&id, false);
             if let Some(w) = self.members.get_mut(&id).and_then(|m| m.join_waiter.take()) {
-                fx.push(Effect::Join { waiter: w, response });
+                fx.push(Effect::Join {
+                    waiter: w,
+                    response,
+                });
             }
         }
     }
@@ -537,18 +607,30 @@ impl Group {
             .protocols
             .iter()
             .map(|(n, _)| n)
-            .filter(|n| self.members.values().all(|m| m.protocols.iter().any(|(p, _)| p == *n)))
+            .filter(|n| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(p, _)| p == *n))
+            })
             .collect();
         let mut votes: Vec<(usize, &String)> = candidates.iter().map(|c| (0, *c)).collect();
         for m in self.members.values() {
-            if let Some(pref) = m.protocols.iter().map(|(n, _)| n).find(|n| candidates.contains(n)) {
+            if let Some(pref) = m
+                .protocols
+                .iter()
+                .map(|(n, _)| n)
+                .find(|n| candidates.contains(n))
+            {
                 if let Some(v) = votes.iter_mut().find(|(_, c)| *c == pref) {
                     v.0 += 1;
                 }
             }
         }
         // Highest vote; ties go to the earlier candidate.
-        let best = votes.iter().enumerate().max_by_key(|(i, (v, _))| (*v, usize::MAX - i))?;
+        let best = votes
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, (v, _))| (*v, usize::MAX - i))?;
         Some(best.1 .1.clone())
     }
 
@@ -589,7 +671,12 @@ impl Group {
     }
 
     /// Checks member id, instance id and generation for Sync/Heartbeat/OffsetCommit.
-    pub fn validate_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), i16> {
+    pub fn validate_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), i16> {
         if self.state == GroupState::Dead {
             return Err(errors::COORDINATOR_NOT_AVAILABLE);
         }
@@ -619,12 +706,18 @@ impl Group {
     ) -> Vec<Effect> {
         let mut fx = Vec::new();
         if let Err(code) = self.validate_member(member_id, instance_id, generation) {
-            fx.push(Effect::Sync { waiter, response: self.sync_error(code) });
+            fx.push(Effect::Sync {
+                waiter,
+                response: self.sync_error(code),
+            });
             return fx;
         }
         match self.state {
             GroupState::PreparingRebalance => {
-                fx.push(Effect::Sync { waiter, response: self.sync_error(errors::REBALANCE_IN_PROGRESS) });
+                fx.push(Effect::Sync {
+                    waiter,
+                    response: self.sync_error(errors::REBALANCE_IN_PROGRESS),
+                });
             }
             GroupState::Stable => {
                 let response = self.sync_ok(member_id);
@@ -649,14 +742,22 @@ impl Group {
                     let ids: Vec<String> = self.members.keys().cloned().collect();
                     for id in ids {
                         let response = self.sync_ok(&id);
-                        if let Some(w) = self.members.get_mut(&id).and_then(|m| m.sync_waiter.take()) {
-                            fx.push(Effect::Sync { waiter: w, response });
+                        if let Some(w) =
+                            self.members.get_mut(&id).and_then(|m| m.sync_waiter.take())
+                        {
+                            fx.push(Effect::Sync {
+                                waiter: w,
+                                response,
+                            });
                         }
                     }
                 }
             }
             GroupState::Empty | GroupState::Dead => {
-                fx.push(Effect::Sync { waiter, response: self.sync_error(errors::UNKNOWN_MEMBER_ID) });
+                fx.push(Effect::Sync {
+                    waiter,
+                    response: self.sync_error(errors::UNKNOWN_MEMBER_ID),
+                });
             }
         }
         fx
@@ -667,16 +768,30 @@ impl Group {
             error_code: 0,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol_name.clone(),
-            assignment: self.members.get(member_id).map(|m| m.assignment.clone()).unwrap_or_default(),
+            assignment: self
+                .members
+                .get(member_id)
+                .map(|m| m.assignment.clone())
+                .unwrap_or_default(),
         }
     }
 
-    pub fn heartbeat(&mut self, member_id: &str, instance_id: Option<&str>, generation: i32, now: i64) -> Result<(), i16> {
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: i64,
+    ) -> Result<(), i16> {
         if self.state == GroupState::Empty {
             return Err(errors::UNKNOWN_MEMBER_ID);
         }
         if let Some(instance) = instance_id {
-            if self.static_members.get(instance).is_some_and(|id| id != member_id) {
+            if self
+                .static_members
+                .get(instance)
+                .is_some_and(|id| id != member_id)
+            {
                 return Err(errors::FENCED_INSTANCE_ID);
             }
         }
@@ -694,7 +809,13 @@ impl Group {
     }
 
     /// LeaveGroup for one member, by member id or (static) instance id.
-    pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now: i64, fx: &mut Vec<Effect>) -> i16 {
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: i64,
+        fx: &mut Vec<Effect>,
+    ) -> i16 {
         let id = match instance_id {
             Some(instance) => match self.static_members.get(instance) {
                 Some(id) if member_id.is_empty() || id == member_id => id.clone(),
@@ -714,19 +835,30 @@ impl Group {
     }
 
     fn remove_member(&mut self, id: &str, cause: LeaveCause, now: i64, fx: &mut Vec<Effect>) {
-        let Some(mut m) = self.members.remove(id) else { return };
+        let Some(mut m) = self.members.remove(id) else {
+            return;
+        };
         if let Some(instance) = &m.instance_id {
             if self.static_members.get(instance).is_some_and(|x| x == id) {
                 self.static_members.remove(instance);
             }
         }
         if let Some(w) = m.join_waiter.take() {
-            fx.push(Effect::Join { waiter: w, response: JoinResponse::error(errors::UNKNOWN_MEMBER_ID, id) });
+            fx.push(Effect::Join {
+                waiter: w,
+                response: JoinResponse::error(errors::UNKNOWN_MEMBER_ID, id),
+            });
         }
         if let Some(w) = m.sync_waiter.take() {
-            fx.push(Effect::Sync { waiter: w, response: self.sync_error(errors::UNKNOWN_MEMBER_ID) });
+            fx.push(Effect::Sync {
+                waiter: w,
+                response: self.sync_error(errors::UNKNOWN_MEMBER_ID),
+            });
         }
-        fx.push(Effect::Event(GroupEvent::MemberLeft { member_id: id.to_string(), cause }));
+        fx.push(Effect::Event(GroupEvent::MemberLeft {
+            member_id: id.to_string(),
+            cause,
+        }));
         if self.leader.as_deref() == Some(id) {
             self.leader = self.members.keys().next().cloned();
         }
@@ -747,7 +879,9 @@ impl Group {
         let expired: Vec<String> = self
             .members
             .values()
-            .filter(|m| m.join_waiter.is_none() && now - m.last_heartbeat_ms > m.session_timeout_ms as i64)
+            .filter(|m| {
+                m.join_waiter.is_none() && now - m.last_heartbeat_ms > m.session_timeout_ms as i64
+            })
             .map(|m| m.member_id.clone())
             .collect();
         for id in expired {
@@ -771,7 +905,10 @@ impl Group {
                     if let Some(instance) = self.members.remove(&id).and_then(|m| m.instance_id) {
                         self.static_members.remove(&instance);
                     }
-                    fx.push(Effect::Event(GroupEvent::MemberLeft { member_id: id.clone(), cause: LeaveCause::RebalanceTimeout }));
+                    fx.push(Effect::Event(GroupEvent::MemberLeft {
+                        member_id: id.clone(),
+                        cause: LeaveCause::RebalanceTimeout,
+                    }));
                     if self.leader.as_deref() == Some(id.as_str()) {
                         self.leader = None;
                     }
@@ -872,7 +1009,10 @@ mod tests {
         assert_eq!(joins(&fx).len(), n);
         assert_eq!(g.state, GroupState::CompletingRebalance);
         let leader = g.leader.clone().expect("leader");
-        let assignments = ids.iter().map(|id| (id.clone(), Bytes::from(format!("a-{id}")))).collect();
+        let assignments = ids
+            .iter()
+            .map(|id| (id.clone(), Bytes::from(format!("a-{id}"))))
+            .collect();
         let fx = g.sync(50, &leader, None, 1, assignments, 3100);
         for id in ids.iter().filter(|i| **i != leader) {
             let fx2 = g.sync(60, id, None, 1, vec![], 3100);
@@ -894,17 +1034,37 @@ mod tests {
         let fx = g.tick(4000);
         let j = joins(&fx);
         assert_eq!(j.len(), 2);
-        assert!(j.iter().all(|(_, r)| r.generation_id == 1 && r.protocol_name.as_deref() == Some("range")));
-        let leader = j.iter().find(|(_, r)| r.leader == r.member_id).expect("leader").1.clone();
+        assert!(j
+            .iter()
+            .all(|(_, r)| r.generation_id == 1 && r.protocol_name.as_deref() == Some("range")));
+        let leader = j
+            .iter()
+            .find(|(_, r)| r.leader == r.member_id)
+            .expect("leader")
+            .1
+            .clone();
         assert_eq!(leader.members.len(), 2);
         let follower = if leader.member_id == a { &b } else { &a };
         // Follower syncs first and waits for the leader's assignment.
         assert!(syncs(&g.sync(10, follower, None, 1, vec![], 4100)).is_empty());
-        let fx = g.sync(11, &leader.member_id, None, 1, vec![(follower.clone(), Bytes::from_static(b"p0-2"))], 4200);
+        let fx = g.sync(
+            11,
+            &leader.member_id,
+            None,
+            1,
+            vec![(follower.clone(), Bytes::from_static(b"p0-2"))],
+            4200,
+        );
         let s = syncs(&fx);
         assert_eq!(s.len(), 2);
-        assert!(s.iter().any(|(w, r)| *w == 10 && r.assignment == Bytes::from_static(b"p0-2")));
-        assert!(events(&fx).contains(&GroupEvent::Stable { generation: 1, duration_ms: 4200, members: 2 }));
+        assert!(s
+            .iter()
+            .any(|(w, r)| *w == 10 && r.assignment == Bytes::from_static(b"p0-2")));
+        assert!(events(&fx).contains(&GroupEvent::Stable {
+            generation: 1,
+            duration_ms: 4200,
+            members: 2
+        }));
     }
 
     #[test]
@@ -917,9 +1077,15 @@ mod tests {
         }
         // ids[2] last heartbeat at 3100 (its sync): expires after 13_100.
         let fx = g.tick(13_101);
-        assert!(events(&fx).contains(&GroupEvent::MemberLeft { member_id: ids[2].clone(), cause: LeaveCause::SessionTimeout }));
+        assert!(events(&fx).contains(&GroupEvent::MemberLeft {
+            member_id: ids[2].clone(),
+            cause: LeaveCause::SessionTimeout
+        }));
         assert_eq!(g.state, GroupState::PreparingRebalance);
-        assert_eq!(g.heartbeat(&ids[0], None, 1, 13_200), Err(errors::REBALANCE_IN_PROGRESS));
+        assert_eq!(
+            g.heartbeat(&ids[0], None, 1, 13_200),
+            Err(errors::REBALANCE_IN_PROGRESS)
+        );
         assert!(joins(&g.join(req(7, &ids[0], None), 13_300, &CFG)).is_empty());
         let fx = g.join(req(8, &ids[1], None), 13_400, &CFG);
         let j = joins(&fx);
@@ -932,7 +1098,10 @@ mod tests {
         let (mut g, ids) = stable_group(2);
         let _ = g.leave(&ids[0], None, 5000, &mut Vec::new());
         let mut fx = Vec::new();
-        assert_eq!(g.leave("nobody", None, 5000, &mut fx), errors::UNKNOWN_MEMBER_ID);
+        assert_eq!(
+            g.leave("nobody", None, 5000, &mut fx),
+            errors::UNKNOWN_MEMBER_ID
+        );
         // ids[0] left; the group waits for ids[1] (heartbeating but not rejoining).
         assert_eq!(g.state, GroupState::PreparingRebalance);
         for t in (6000..35_000).step_by(3000) {
@@ -940,7 +1109,10 @@ mod tests {
             assert!(joins(&g.tick(t)).is_empty());
         }
         let fx = g.tick(35_001);
-        assert!(events(&fx).contains(&GroupEvent::MemberLeft { member_id: ids[1].clone(), cause: LeaveCause::RebalanceTimeout }));
+        assert!(events(&fx).contains(&GroupEvent::MemberLeft {
+            member_id: ids[1].clone(),
+            cause: LeaveCause::RebalanceTimeout
+        }));
         assert_eq!(g.state, GroupState::Empty);
         assert_eq!(g.generation_id, 2);
     }
@@ -950,16 +1122,41 @@ mod tests {
         let (mut g, ids) = stable_group(2);
         let mut r = req(1, "", None);
         r.session_timeout_ms = 1000;
-        assert_eq!(joins(&g.join(r, 0, &CFG))[0].1.error_code, errors::INVALID_SESSION_TIMEOUT);
+        assert_eq!(
+            joins(&g.join(r, 0, &CFG))[0].1.error_code,
+            errors::INVALID_SESSION_TIMEOUT
+        );
         let mut r = req(1, "", None);
         r.protocol_type = "connect".into();
-        assert_eq!(joins(&g.join(r, 0, &CFG))[0].1.error_code, errors::INCONSISTENT_GROUP_PROTOCOL);
-        assert_eq!(joins(&g.join(req(1, "ghost", None), 0, &CFG))[0].1.error_code, errors::UNKNOWN_MEMBER_ID);
-        assert_eq!(g.heartbeat(&ids[0], None, 0, 4000), Err(errors::ILLEGAL_GENERATION));
-        assert_eq!(g.heartbeat("ghost", None, 1, 4000), Err(errors::UNKNOWN_MEMBER_ID));
-        assert_eq!(syncs(&g.sync(1, &ids[0], None, 7, vec![], 4000))[0].1.error_code, errors::ILLEGAL_GENERATION);
+        assert_eq!(
+            joins(&g.join(r, 0, &CFG))[0].1.error_code,
+            errors::INCONSISTENT_GROUP_PROTOCOL
+        );
+        assert_eq!(
+            joins(&g.join(req(1, "ghost", None), 0, &CFG))[0]
+                .1
+                .error_code,
+            errors::UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(
+            g.heartbeat(&ids[0], None, 0, 4000),
+            Err(errors::ILLEGAL_GENERATION)
+        );
+        assert_eq!(
+            g.heartbeat("ghost", None, 1, 4000),
+            Err(errors::UNKNOWN_MEMBER_ID)
+        );
+        assert_eq!(
+            syncs(&g.sync(1, &ids[0], None, 7, vec![], 4000))[0]
+                .1
+                .error_code,
+            errors::ILLEGAL_GENERATION
+        );
         let _ = join_new(&mut g, 9, 4000);
-        assert_eq!(joins(&g.join(req(1, "", None), 4000, &CFG))[0].1.error_code, errors::GROUP_MAX_SIZE_REACHED);
+        assert_eq!(
+            joins(&g.join(req(1, "", None), 4000, &CFG))[0].1.error_code,
+            errors::GROUP_MAX_SIZE_REACHED
+        );
         assert_eq!(g.delete(), Err(errors::NON_EMPTY_GROUP));
     }
 
@@ -967,26 +1164,50 @@ mod tests {
     fn static_member_restart_keeps_assignment_without_rebalance() {
         let mut g = Group::new("g");
         let fx = g.join(req(1, "", Some("i-1")), 0, &CFG);
-        assert!(joins(&fx).is_empty(), "static members skip MEMBER_ID_REQUIRED");
+        assert!(
+            joins(&fx).is_empty(),
+            "static members skip MEMBER_ID_REQUIRED"
+        );
         let fx2 = g.join(req(2, "", Some("i-2")), 0, &CFG);
         assert!(joins(&fx2).is_empty());
         let j = joins(&g.tick(3000));
         let leader = j[0].1.leader.clone();
-        let other = j.iter().map(|(_, r)| r.member_id.clone()).find(|m| *m != leader).expect("other");
+        let other = j
+            .iter()
+            .map(|(_, r)| r.member_id.clone())
+            .find(|m| *m != leader)
+            .expect("other");
         let other_instance = g.members[&other].instance_id.clone().expect("static");
-        let _ = g.sync(3, &leader, None, 1, vec![(other.clone(), Bytes::from_static(b"mine"))], 3100);
+        let _ = g.sync(
+            3,
+            &leader,
+            None,
+            1,
+            vec![(other.clone(), Bytes::from_static(b"mine"))],
+            3100,
+        );
         assert_eq!(g.state, GroupState::Stable);
         // The non-leader restarts: new member id, same instance, within its session.
         let fx = g.join(req(4, "", Some(&other_instance)), 8000, &CFG);
         let j = joins(&fx);
         assert_eq!(j.len(), 1);
         assert_eq!(j[0].1.generation_id, 1, "no new generation");
-        assert!(!events(&fx).iter().any(|e| matches!(e, GroupEvent::RebalanceStarted { .. })));
+        assert!(!events(&fx)
+            .iter()
+            .any(|e| matches!(e, GroupEvent::RebalanceStarted { .. })));
         assert_eq!(g.state, GroupState::Stable);
         let new_id = j[0].1.member_id.clone();
         assert_ne!(new_id, other);
-        assert_eq!(syncs(&g.sync(5, &new_id, Some(&other_instance), 1, vec![], 8100))[0].1.assignment, Bytes::from_static(b"mine"));
+        assert_eq!(
+            syncs(&g.sync(5, &new_id, Some(&other_instance), 1, vec![], 8100))[0]
+                .1
+                .assignment,
+            Bytes::from_static(b"mine")
+        );
         // The old incarnation is fenced.
-        assert_eq!(g.heartbeat(&other, Some(&other_instance), 1, 8200), Err(errors::FENCED_INSTANCE_ID));
+        assert_eq!(
+            g.heartbeat(&other, Some(&other_instance), 1, 8200),
+            Err(errors::FENCED_INSTANCE_ID)
+        );
     }
 }

@@ -5,14 +5,20 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, Reques
 
 use crate::broker::Broker;
 
-pub async fn handle(broker: &Broker, _h: &RequestHeader, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn handle(
+    broker: &Broker,
+    _h: &RequestHeader,
+    req: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     let results = req
         .groups_names
         .into_iter()
         .map(|g| {
             let code = broker.groups.delete_group(g.0.as_str());
             broker.metrics.error("DeleteGroups", code);
-            DeletableGroupResult::default().with_group_id(g).with_error_code(code)
+            DeletableGroupResult::default()
+                .with_group_id(g)
+                .with_error_code(code)
         })
         .collect();
     DeleteGroupsResponse::default().with_results(results)

@@ -8,14 +8,24 @@ use super::s;
 use crate::broker::Broker;
 use crate::group::state::GroupState;
 
-pub async fn handle(broker: &Broker, _h: &RequestHeader, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub async fn handle(
+    broker: &Broker,
+    _h: &RequestHeader,
+    req: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let groups = req
         .groups
         .into_iter()
         .map(|id| {
-            let out = DescribedGroup::default().with_group_id(id.clone()).with_authorized_operations(i32::MIN);
+            let out = DescribedGroup::default()
+                .with_group_id(id.clone())
+                .with_authorized_operations(i32::MIN);
             let snapshot = broker.groups.snapshot(id.0.as_str()).or_else(|| {
-                broker.groups.list().into_iter().find(|g| g.id == id.0.as_str())
+                broker
+                    .groups
+                    .list()
+                    .into_iter()
+                    .find(|g| g.id == id.0.as_str())
             });
             match snapshot {
                 None => out.with_group_state(s(GroupState::Dead.name())),

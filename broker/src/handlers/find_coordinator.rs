@@ -2,19 +2,28 @@
 //! (key type 1) are not supported: COORDINATOR_NOT_AVAILABLE.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, RequestHeader};
+use kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, RequestHeader,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::s;
 use crate::broker::Broker;
 use crate::protocol::errors;
 
-pub async fn handle(broker: &Broker, h: &RequestHeader, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub async fn handle(
+    broker: &Broker,
+    h: &RequestHeader,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     let (host, port) = broker.advertised();
     let node = broker.node_id();
     let answer = |key: &StrBytes| -> (i16, Option<String>) {
         if req.key_type != 0 {
-            (errors::COORDINATOR_NOT_AVAILABLE, Some("transactions are not supported by kafkalab".into()))
+            (
+                errors::COORDINATOR_NOT_AVAILABLE,
+                Some("transactions are not supported by kafkalab".into()),
+            )
         } else if key.is_empty() {
             (errors::INVALID_REQUEST, Some("empty group id".into()))
         } else {
@@ -31,7 +40,11 @@ pub async fn handle(broker: &Broker, h: &RequestHeader, req: FindCoordinatorRequ
                 Coordinator::default()
                     .with_key(key.clone())
                     .with_node_id(BrokerId(if code == 0 { node } else { -1 }))
-                    .with_host(s(if code == 0 { host.clone() } else { String::new() }))
+                    .with_host(s(if code == 0 {
+                        host.clone()
+                    } else {
+                        String::new()
+                    }))
                     .with_port(if code == 0 { port as i32 } else { -1 })
                     .with_error_code(code)
                     .with_error_message(msg.map(s))

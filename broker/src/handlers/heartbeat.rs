@@ -4,11 +4,18 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse, RequestHeade
 
 use crate::broker::Broker;
 
-pub async fn handle(broker: &Broker, _h: &RequestHeader, req: HeartbeatRequest) -> HeartbeatResponse {
+pub async fn handle(
+    broker: &Broker,
+    _h: &RequestHeader,
+    req: HeartbeatRequest,
+) -> HeartbeatResponse {
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
-    let code = broker
-        .groups
-        .heartbeat(req.group_id.0.as_str(), req.member_id.as_str(), instance.as_deref(), req.generation_id);
+    let code = broker.groups.heartbeat(
+        req.group_id.0.as_str(),
+        req.member_id.as_str(),
+        instance.as_deref(),
+        req.generation_id,
+    );
     broker.metrics.error("Heartbeat", code);
     HeartbeatResponse::default().with_error_code(code)
 }

@@ -9,24 +9,44 @@ use crate::broker::Broker;
 use crate::group::state::JoinRequest;
 use crate::protocol::errors;
 
-pub async fn handle(broker: &Broker, h: &RequestHeader, req: JoinGroupRequest) -> JoinGroupResponse {
+pub async fn handle(
+    broker: &Broker,
+    h: &RequestHeader,
+    req: JoinGroupRequest,
+    peer: &str,
+) -> JoinGroupResponse {
     let version = h.request_api_version;
     let group_id = req.group_id.0.to_string();
     if group_id.is_empty() {
         broker.metrics.error("JoinGroup", errors::INVALID_GROUP_ID);
-        return JoinGroupResponse::default().with_error_code(errors::INVALID_GROUP_ID).with_generation_id(-1);
+        return JoinGroupResponse::default()
+            .with_error_code(errors::INVALID_GROUP_ID)
+            .with_generation_id(-1);
     }
     let join = JoinRequest {
         waiter: 0,
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.as_ref().map(|i| i.to_string()),
-        client_id: h.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
-        client_host: "/127.0.0.1".into(),
+        client_id: h
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        // Kafka reports the host as "/ip".
+        client_host: format!("/{}", peer.rsplit_once(':').map_or(peer, |(h, _)| h)),
         session_timeout_ms: req.session_timeout_ms,
         // v0 had no rebalance timeout: Kafka uses the session timeout.
-        rebalance_timeout_ms: if version == 0 { req.session_timeout_ms } else { req.rebalance_timeout_ms },
+        rebalance_timeout_ms: if version == 0 {
+            req.session_timeout_ms
+        } else {
+            req.rebalance_timeout_ms
+        },
         protocol_type: req.protocol_type.to_string(),
-        protocols: req.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
+        protocols: req
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
         require_known_member_id: version >= 4,
         reason: req.reason.as_ref().map(|r| r.to_string()),
     };

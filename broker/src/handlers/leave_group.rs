@@ -6,12 +6,21 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, RequestHea
 use super::s;
 use crate::broker::Broker;
 
-pub async fn handle(broker: &Broker, h: &RequestHeader, req: LeaveGroupRequest) -> LeaveGroupResponse {
+pub async fn handle(
+    broker: &Broker,
+    h: &RequestHeader,
+    req: LeaveGroupRequest,
+) -> LeaveGroupResponse {
     let batched = h.request_api_version >= 3;
     let members: Vec<(String, Option<String>)> = if batched {
         req.members
             .iter()
-            .map(|m| (m.member_id.to_string(), m.group_instance_id.as_ref().map(|i| i.to_string())))
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|i| i.to_string()),
+                )
+            })
             .collect()
     } else {
         vec![(req.member_id.to_string(), None)]

@@ -6,7 +6,11 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse, R
 use super::s;
 use crate::broker::Broker;
 
-pub async fn handle(broker: &Broker, _h: &RequestHeader, req: ListGroupsRequest) -> ListGroupsResponse {
+pub async fn handle(
+    broker: &Broker,
+    _h: &RequestHeader,
+    req: ListGroupsRequest,
+) -> ListGroupsResponse {
     let states: Vec<String> = req.states_filter.iter().map(|x| x.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|x| x.to_lowercase()).collect();
     let groups = broker

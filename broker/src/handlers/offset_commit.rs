@@ -1,6 +1,8 @@
 //! OffsetCommit: stores a group's positions after checking member and generation.
 
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, RequestHeader};
 
 use crate::broker::Broker;
@@ -10,15 +12,22 @@ use crate::protocol::errors;
 /// Kafka's `offset.metadata.max.bytes` default.
 const MAX_METADATA: usize = 4096;
 
-pub async fn handle(broker: &Broker, _h: &RequestHeader, req: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(
+    broker: &Broker,
+    _h: &RequestHeader,
+    req: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
     let group_code = if group.is_empty() {
         errors::INVALID_GROUP_ID
     } else {
-        broker
-            .groups
-            .validate_commit(&group, req.member_id.as_str(), instance.as_deref(), req.generation_id_or_member_epoch)
+        broker.groups.validate_commit(
+            &group,
+            req.member_id.as_str(),
+            instance.as_deref(),
+            req.generation_id_or_member_epoch,
+        )
     };
     let now = broker.groups.now_wall_ms();
     let mut accepted = Vec::new();
@@ -33,9 +42,17 @@ pub async fn handle(broker: &Broker, _h: &RequestHeader, req: OffsetCommitReques
                 .map(|p| {
                     let code = if group_code != 0 {
                         group_code
-                    } else if topic.as_ref().and_then(|x| x.partition(p.partition_index)).is_none() {
+                    } else if topic
+                        .as_ref()
+                        .and_then(|x| x.partition(p.partition_index))
+                        .is_none()
+                    {
                         errors::UNKNOWN_TOPIC_OR_PARTITION
-                    } else if p.committed_metadata.as_ref().is_some_and(|m| m.len() > MAX_METADATA) {
+                    } else if p
+                        .committed_metadata
+                        .as_ref()
+                        .is_some_and(|m| m.len() > MAX_METADATA)
+                    {
                         errors::OFFSET_METADATA_TOO_LARGE
                     } else {
                         accepted.push((
@@ -50,10 +67,14 @@ pub async fn handle(broker: &Broker, _h: &RequestHeader, req: OffsetCommitReques
                         ));
                         0
                     };
-                    OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
         })
         .collect();
     if !accepted.is_empty() {

@@ -1,15 +1,23 @@
 //! OffsetDelete: removes committed offsets of partitions the group no longer consumes.
 
-use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, RequestHeader};
 
 use crate::broker::Broker;
 use crate::protocol::errors;
 
-pub async fn handle(broker: &Broker, _h: &RequestHeader, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(
+    broker: &Broker,
+    _h: &RequestHeader,
+    req: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
     let group = req.group_id.0.to_string();
     if broker.groups.snapshot(&group).is_none() && !broker.groups.offsets.has_offsets(&group) {
-        broker.metrics.error("OffsetDelete", errors::GROUP_ID_NOT_FOUND);
+        broker
+            .metrics
+            .error("OffsetDelete", errors::GROUP_ID_NOT_FOUND);
         return OffsetDeleteResponse::default().with_error_code(errors::GROUP_ID_NOT_FOUND);
     }
     let now = broker.groups.now_wall_ms();
@@ -25,10 +33,19 @@ pub async fn handle(broker: &Broker, _h: &RequestHeader, req: OffsetDeleteReques
                 .map(|p| {
                     let code = if subscribed {
                         errors::GROUP_SUBSCRIBED_TO_TOPIC
-                    } else if broker.topics.get(&name).and_then(|x| x.partition(p.partition_index)).is_none() {
+                    } else if broker
+                        .topics
+                        .get(&name)
+                        .and_then(|x| x.partition(p.partition_index))
+                        .is_none()
+                    {
                         errors::UNKNOWN_TOPIC_OR_PARTITION
                     } else {
-                        match broker.groups.offsets.delete(&group, Some(&[(name.clone(), p.partition_index)]), now) {
+                        match broker.groups.offsets.delete(
+                            &group,
+                            Some(&[(name.clone(), p.partition_index)]),
+                            now,
+                        ) {
                             Ok(_) => 0,
                             Err(e) => {
                                 tracing::error!("offset delete failed: {e}");
@@ -37,10 +54,14 @@ pub async fn handle(broker: &Broker, _h: &RequestHeader, req: OffsetDeleteReques
                         }
                     };
                     broker.metrics.error("OffsetDelete", code);
-                    OffsetDeleteResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
+                    OffsetDeleteResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
                 })
                 .collect();
-            OffsetDeleteResponseTopic::default().with_name(t.name).with_partitions(partitions)
+            OffsetDeleteResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
         })
         .collect();
     OffsetDeleteResponse::default().with_topics(topics)

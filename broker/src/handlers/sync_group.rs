@@ -5,7 +5,11 @@ use kafka_protocol::messages::{RequestHeader, SyncGroupRequest, SyncGroupRespons
 use super::s;
 use crate::broker::Broker;
 
-pub async fn handle(broker: &Broker, _h: &RequestHeader, req: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn handle(
+    broker: &Broker,
+    _h: &RequestHeader,
+    req: SyncGroupRequest,
+) -> SyncGroupResponse {
     let assignments = req
         .assignments
         .iter()
@@ -14,7 +18,13 @@ pub async fn handle(broker: &Broker, _h: &RequestHeader, req: SyncGroupRequest) 
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
     let r = broker
         .groups
-        .sync(req.group_id.0.as_str(), req.member_id.as_str(), instance.as_deref(), req.generation_id, assignments)
+        .sync(
+            req.group_id.0.as_str(),
+            req.member_id.as_str(),
+            instance.as_deref(),
+            req.generation_id,
+            assignments,
+        )
         .await;
     broker.metrics.error("SyncGroup", r.error_code);
     SyncGroupResponse::default()

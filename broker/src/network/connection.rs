@@ -38,7 +38,7 @@ where
                 break;
             }
         };
-        match router::handle(&broker, frame).await {
+        match router::handle(&broker, frame, &peer).await {
             Ok(Some(response)) => {
                 if let Err(e) = writer.write_all(&response).await {
                     tracing::debug!(%peer, "write failed: {e}");

@@ -34,7 +34,11 @@ pub enum RouteError {
 }
 
 /// Handles one request frame. `Ok(None)` means no response is sent (acks=0 produce).
-pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<BytesMut>, RouteError> {
+pub async fn handle(
+    broker: &Broker,
+    mut frame: Bytes,
+    peer: &str,
+) -> Result<Option<BytesMut>, RouteError> {
     if frame.len() < 8 {
         return Err(RouteError::TooShort(frame.len()));
     }
@@ -90,6 +94,11 @@ pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<BytesMut
                         None => Ok(None),
                     }
                 }
+                ApiKey::JoinGroup => {
+                    let req = m::JoinGroupRequest::decode(&mut frame, version).map_err(|e| decode_err(e.to_string()))?;
+                    let resp = handlers::join_group::handle(broker, &header, req, peer).await;
+                    reply(&header, &resp)
+                }
                 $(ApiKey::$key => {
                     let req = <$req>::decode(&mut frame, version).map_err(|e| decode_err(e.to_string()))?;
                     let resp = $handler(broker, &header, req).await;
@@ -113,7 +122,6 @@ pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<BytesMut
         InitProducerId => m::InitProducerIdRequest, handlers::init_producer_id::handle;
         DescribeCluster => m::DescribeClusterRequest, handlers::describe_cluster::handle;
         FindCoordinator => m::FindCoordinatorRequest, handlers::find_coordinator::handle;
-        JoinGroup => m::JoinGroupRequest, handlers::join_group::handle;
         SyncGroup => m::SyncGroupRequest, handlers::sync_group::handle;
         Heartbeat => m::HeartbeatRequest, handlers::heartbeat::handle;
         LeaveGroup => m::LeaveGroupRequest, handlers::leave_group::handle;

@@ -161,7 +161,10 @@ pub fn compact_batch(
             let Some(key) = &r.key else {
                 return true;
             };
-            if map.latest_offset(key).is_some_and(|latest| latest > r.offset) {
+            if map
+                .latest_offset(key)
+                .is_some_and(|latest| latest > r.offset)
+            {
                 return false;
             }
             if r.value.is_none() {
@@ -175,7 +178,8 @@ pub fn compact_batch(
                     return false;
                 }
                 let removable_at = expiry.saturating_add(1);
-                tombstone_expiry = Some(tombstone_expiry.map_or(removable_at, |e| e.min(removable_at)));
+                tombstone_expiry =
+                    Some(tombstone_expiry.map_or(removable_at, |e| e.min(removable_at)));
             }
             true
         })
@@ -348,7 +352,12 @@ pub(crate) mod tests {
                 producer_epoch: if producer_id >= 0 { 0 } else { -1 },
                 timestamp_type: TimestampType::Creation,
                 offset: base + i as i64,
-                sequence: if producer_id >= 0 { i as i32 } else { -1 },
+                // The encoder starts a new batch unless offset - sequence stays constant.
+                sequence: if producer_id >= 0 {
+                    i as i32
+                } else {
+                    i as i32 - 1
+                },
                 timestamp: *ts,
                 key: k.map(|s| Bytes::copy_from_slice(s.as_bytes())),
                 value: v.map(|s| Bytes::copy_from_slice(s.as_bytes())),
@@ -404,7 +413,11 @@ pub(crate) mod tests {
         };
         let h = verify(bytes);
         assert_eq!(h.base_offset, 2);
-        assert_eq!(h.last_offset(), 3, "last offset of the original batch is kept");
+        assert_eq!(
+            h.last_offset(),
+            3,
+            "last offset of the original batch is kept"
+        );
         assert_eq!(h.base_sequence, -1);
         assert_eq!(
             kvs(bytes),
@@ -440,7 +453,10 @@ pub(crate) mod tests {
         assert_eq!(h.base_sequence, 2);
         assert_eq!(h.last_offset(), orig.last_offset());
         assert_eq!(h.last_sequence(), orig.last_sequence());
-        assert_eq!(kvs(bytes), vec![(102, Some("k1".into()), Some("new".into()))]);
+        assert_eq!(
+            kvs(bytes),
+            vec![(102, Some("k1".into()), Some("new".into()))]
+        );
     }
 
     #[test]
@@ -491,7 +507,11 @@ pub(crate) mod tests {
         seal(&mut ctl);
         let b3 = batch_with(3, &[(Some("b"), Some("2"), 10)], -1, Compression::None);
         let out = compact_batches(&[&b0, &b1, &ctl, &b3], 3, 100, 20).expect("compact");
-        assert_eq!(out[0].result, Compacted::Unchanged, "control key is not a key");
+        assert_eq!(
+            out[0].result,
+            Compacted::Unchanged,
+            "control key is not a key"
+        );
         assert_eq!(out[1].result, Compacted::Removed);
         assert_eq!(out[2].result, Compacted::Unchanged);
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
+use super::compaction::{self, Compacted};
 use super::{
     AppendInfo, CleanupOutcome, LogConfig, PartitionLog, ReadResult, Storage, StorageError,
 };
@@ -166,6 +167,38 @@ impl PartitionLog for MemoryLog {
                 batches.remove(0);
             }
         }
+        if config.cleanup_policy.compact && batches.len() > 1 {
+            // The last batch plays the active segment: a source of "latest", not rewritten.
+            let results = {
+                let all: Vec<&[u8]> = batches.iter().map(|b| &b.bytes[..]).collect();
+                compaction::compact_batches(
+                    &all,
+                    all.len() - 1,
+                    config.delete_retention_ms,
+                    now_ms,
+                )?
+            };
+            let mut kept = Vec::with_capacity(batches.len());
+            let mut results = results.into_iter();
+            for mut b in batches.drain(..) {
+                let Some(c) = results.next() else {
+                    kept.push(b);
+                    continue;
+                };
+                out.records_removed += c.records_removed;
+                match c.result {
+                    Compacted::Unchanged => kept.push(b),
+                    Compacted::Rewritten(bytes) => {
+                        out.bytes_removed += b.bytes.len().saturating_sub(bytes.len()) as u64;
+                        b.header = BatchHeader::parse(&bytes)?;
+                        b.bytes = Bytes::from(bytes);
+                        kept.push(b);
+                    }
+                    Compacted::Removed => out.bytes_removed += b.bytes.len() as u64,
+                }
+            }
+            *batches = kept;
+        }
         Ok(out)
     }
 
@@ -228,5 +261,60 @@ impl Storage for MemoryStorage {
             .meta
             .insert(name.to_string(), data.to_vec());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::compaction::tests::batch_with;
+    use crate::storage::{decode_records, CleanupPolicy};
+    use kafka_protocol::records::Compression;
+
+    #[test]
+    fn compaction_keeps_latest_per_key() {
+        let storage = MemoryStorage::new();
+        let config = LogConfig {
+            cleanup_policy: CleanupPolicy {
+                delete: false,
+                compact: true,
+            },
+            delete_retention_ms: 100,
+            ..LogConfig::default()
+        };
+        let mut log = storage.open("t", 0, &config).expect("open");
+        for (i, (k, v)) in [
+            ("a", Some("1")),
+            ("b", Some("1")),
+            ("a", Some("2")),
+            ("b", None),
+            ("c", Some("1")),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut b = batch_with(0, &[(Some(k), v, 10 * i as i64)], -1, Compression::None);
+            log.append(&mut b, 0).expect("append");
+        }
+        let out = log.cleanup(&config, 35).expect("cleanup");
+        assert_eq!(out.records_removed, 2);
+        let r = log.read(0, 1 << 20).expect("read");
+        let recs: Vec<_> = decode_records(&r.records)
+            .expect("decode")
+            .into_iter()
+            .map(|r| (r.offset, r.value.is_some()))
+            .collect();
+        assert_eq!(recs, vec![(2, true), (3, false), (4, true)]);
+        // The tombstone (timestamp 30) goes once delete.retention.ms has passed.
+        let out = log.cleanup(&config, 131).expect("cleanup");
+        assert_eq!(out.records_removed, 1);
+        let r = log.read(0, 1 << 20).expect("read");
+        let offsets: Vec<_> = decode_records(&r.records)
+            .expect("decode")
+            .into_iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, vec![2, 4]);
+        assert_eq!(log.log_end_offset(), 5);
     }
 }

@@ -5,6 +5,8 @@
 //! offset index under `log.dirs`, as Kafka lays them out) and [`memory::MemoryStorage`]
 //! (tests, simulation).
 
+pub mod compaction;
+pub mod file;
 pub mod memory;
 
 use bytes::Bytes;

@@ -186,8 +186,8 @@ impl OffsetIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(StorageError::io(self.path.display().to_string(), e)),
         };
-        let consistent = on_disk.as_deref().and_then(parse_entries).as_deref()
-            == Some(self.entries.as_slice());
+        let consistent =
+            on_disk.as_deref().and_then(parse_entries).as_deref() == Some(self.entries.as_slice());
         if consistent {
             return Ok(false);
         }
@@ -222,12 +222,12 @@ fn encode_entry(e: IndexEntry) -> [u8; ENTRY_LEN] {
 
 /// Parses an index file; `None` if its length is not a whole number of entries.
 pub fn parse_entries(bytes: &[u8]) -> Option<Vec<IndexEntry>> {
-    if bytes.len() % ENTRY_LEN != 0 {
+    let chunks = bytes.chunks_exact(ENTRY_LEN);
+    if !chunks.remainder().is_empty() {
         return None;
     }
     Some(
-        bytes
-            .chunks_exact(ENTRY_LEN)
+        chunks
             .map(|c| IndexEntry {
                 relative_offset: u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
                 position: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
