@@ -69,6 +69,7 @@ pub struct GroupCoordinator {
     pub metrics: GroupMetrics,
     clock: Arc<dyn Clock>,
     started: Instant,
+    incarnation: u32,
     events: broadcast::Sender<GroupEventRecord>,
 }
 
@@ -87,6 +88,7 @@ impl GroupCoordinator {
             metrics: GroupMetrics::new(),
             clock,
             started: Instant::now(),
+            incarnation: rand::random(),
             events: broadcast::channel(4096).0,
         })
     }
@@ -137,9 +139,9 @@ impl GroupCoordinator {
             let group = inner
                 .groups
                 .entry(group_id.to_string())
-                .or_insert_with(|| Group::new(group_id));
+                .or_insert_with(|| Group::new(group_id, self.incarnation));
             if group.state == GroupState::Dead {
-                *group = Group::new(group_id);
+                *group = Group::new(group_id, self.incarnation);
             }
             let fx = group.join(req, now, &self.config);
             self.apply(&mut inner, group_id, fx);
@@ -318,7 +320,7 @@ impl GroupCoordinator {
         };
         for id in self.offsets.groups() {
             if !out.iter().any(|g| g.id == id) {
-                out.push(snapshot(&Group::new(&id)));
+                out.push(snapshot(&Group::new(&id, self.incarnation)));
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));

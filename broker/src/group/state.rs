@@ -219,10 +219,13 @@ pub struct Group {
     initial_delay: Option<(i64, i64)>,
     rebalance_started_ms: Option<i64>,
     next_member: u64,
+    incarnation: u32,
 }
 
 impl Group {
-    pub fn new(id: &str) -> Group {
+    /// `incarnation` makes member ids unique across broker restarts (the coordinator
+    /// picks it once per start); tests pass a constant for reproducible ids.
+    pub fn new(id: &str, incarnation: u32) -> Group {
         Group {
             id: id.to_string(),
             state: GroupState::Empty,
@@ -237,6 +240,7 @@ impl Group {
             initial_delay: None,
             rebalance_started_ms: None,
             next_member: 0,
+            incarnation,
         }
     }
 
@@ -255,7 +259,7 @@ impl Group {
         // Kafka's form: client id, a dash, a unique suffix.
         format!(
             "{client_id}-{:08x}-{}",
-            rand::random::<u32>(),
+            self.incarnation,
             self.next_member
         )
     }
@@ -578,6 +582,10 @@ impl Group {
             self.leader = self.members.keys().next().cloned();
         }
         self.transition(GroupState::CompletingRebalance, fx);
+        // The session timer restarts with the join response, as in Kafka.
+        for m in self.members.values_mut() {
+            m.last_heartbeat_ms = now;
+        }
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for id in ids {
             let response = self.join_response(&id, false);
@@ -720,6 +728,9 @@ impl Group {
                 });
             }
             GroupState::Stable => {
+                if let Some(m) = self.members.get_mut(member_id) {
+                    m.last_heartbeat_ms = now;
+                }
                 let response = self.sync_ok(member_id);
                 fx.push(Effect::Sync { waiter, response });
             }
@@ -998,7 +1009,7 @@ mod tests {
 
     /// Builds a Stable group of `n` members at generation 1 (time 0..3000).
     fn stable_group(n: usize) -> (Group, Vec<String>) {
-        let mut g = Group::new("g");
+        let mut g = Group::new("g", 0);
         let mut ids = Vec::new();
         for i in 0..n {
             let (id, fx) = join_new(&mut g, i as u64 + 1, 0);
@@ -1025,7 +1036,7 @@ mod tests {
 
     #[test]
     fn members_join_after_initial_delay_and_get_their_assignments() {
-        let mut g = Group::new("g");
+        let mut g = Group::new("g", 0);
         let (a, _) = join_new(&mut g, 1, 0);
         let (b, _) = join_new(&mut g, 2, 1000);
         assert_eq!(g.state, GroupState::PreparingRebalance);
@@ -1162,7 +1173,7 @@ mod tests {
 
     #[test]
     fn static_member_restart_keeps_assignment_without_rebalance() {
-        let mut g = Group::new("g");
+        let mut g = Group::new("g", 0);
         let fx = g.join(req(1, "", Some("i-1")), 0, &CFG);
         assert!(
             joins(&fx).is_empty(),
