@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::BrokerConfig;
+use crate::group::consumer_group::ConsumerGroupConfig;
 use crate::group::state::GroupConfig;
 use crate::group::GroupCoordinator;
 use crate::metrics::BrokerMetrics;
@@ -68,6 +69,11 @@ impl Broker {
                 max_session_timeout_ms: config.int("group.max.session.timeout.ms") as i32,
                 initial_rebalance_delay_ms: config.int("group.initial.rebalance.delay.ms"),
                 max_size: config.int("group.max.size") as usize,
+            },
+            ConsumerGroupConfig {
+                session_timeout_ms: config.int("group.consumer.session.timeout.ms"),
+                heartbeat_interval_ms: config.int("group.consumer.heartbeat.interval.ms") as i32,
+                max_size: config.int("group.consumer.max.size") as usize,
             },
             config.int("offsets.retention.minutes") * 60_000,
             clock.clone(),

@@ -251,6 +251,24 @@ pub const BROKER: &[Def] = &[
         "2147483647",
         "Most members in one group.",
     ),
+    d(
+        "group.consumer.session.timeout.ms",
+        Kind::Int { min: 1, max: I32 },
+        "45000",
+        "Session timeout of consumer-protocol (KIP-848) members, set by the broker.",
+    ),
+    d(
+        "group.consumer.heartbeat.interval.ms",
+        Kind::Int { min: 1, max: I32 },
+        "5000",
+        "Heartbeat interval the broker gives consumer-protocol members.",
+    ),
+    d(
+        "group.consumer.max.size",
+        Kind::Int { min: 1, max: I32 },
+        "2147483647",
+        "Most members in one consumer-protocol group.",
+    ),
 ];
 
 /// Topic settings, each with the broker key that supplies its default.

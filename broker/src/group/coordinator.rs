@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
+use super::consumer_group::{self as cg, ConsumerGroup, ConsumerGroupConfig};
 use super::metrics::GroupMetrics;
 use super::offsets::{Committed, OffsetStore};
 use super::state::{
@@ -35,6 +36,8 @@ enum Parked {
 #[derive(Default)]
 struct Inner {
     groups: HashMap<String, Group>,
+    /// Groups on the new protocol (KIP-848), by id; a group id lives in one map only.
+    consumer_groups: HashMap<String, ConsumerGroup>,
     parked: HashMap<Waiter, Parked>,
     next_waiter: Waiter,
 }
@@ -44,6 +47,11 @@ struct Inner {
 pub struct GroupSnapshot {
     pub id: String,
     pub state: GroupState,
+    /// Kafka's state name: classic states, or Empty/Assigning/Reconciling/Stable for
+    /// consumer-protocol groups.
+    pub state_name: &'static str,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: &'static str,
     pub generation_id: i32,
     pub protocol_type: String,
     pub protocol_name: String,
@@ -64,6 +72,7 @@ pub struct MemberSnapshot {
 pub struct GroupCoordinator {
     inner: Mutex<Inner>,
     config: GroupConfig,
+    consumer_config: ConsumerGroupConfig,
     offsets_retention_ms: i64,
     pub offsets: OffsetStore,
     pub metrics: GroupMetrics,
@@ -77,12 +86,14 @@ impl GroupCoordinator {
     pub fn open(
         storage: &dyn Storage,
         config: GroupConfig,
+        consumer_config: ConsumerGroupConfig,
         offsets_retention_ms: i64,
         clock: Arc<dyn Clock>,
     ) -> Result<GroupCoordinator, StorageError> {
         Ok(GroupCoordinator {
             inner: Mutex::new(Inner::default()),
             config,
+            consumer_config,
             offsets_retention_ms,
             offsets: OffsetStore::open(storage)?,
             metrics: GroupMetrics::new(),
@@ -136,6 +147,10 @@ impl GroupCoordinator {
             req.waiter = inner.next_waiter;
             inner.parked.insert(req.waiter, Parked::Join(tx));
             let now = self.now();
+            if inner.consumer_groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
+                inner.parked.remove(&req.waiter);
+                return error_join(errors::INCONSISTENT_GROUP_PROTOCOL);
+            }
             let group = inner
                 .groups
                 .entry(group_id.to_string())
@@ -229,6 +244,48 @@ impl GroupCoordinator {
             };
             self.apply(&mut inner, &id, fx);
         }
+        let ids: Vec<String> = inner.consumer_groups.keys().cloned().collect();
+        for id in ids {
+            let events = match inner.consumer_groups.get_mut(&id) {
+                Some(g) => g.tick(now, &self.consumer_config),
+                None => continue,
+            };
+            self.apply(&mut inner, &id, events.into_iter().map(Effect::Event).collect());
+        }
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848): joins, heartbeats, reconciles and leaves.
+    pub fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        req: cg::HeartbeatRequest,
+        topics: cg::TopicLookup<'_>,
+    ) -> cg::HeartbeatResponse {
+        self.metrics.heartbeats.inc();
+        let now = self.now();
+        let mut inner = self.inner.lock();
+        if inner.groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
+            return cg::HeartbeatResponse {
+                error_code: errors::GROUP_ID_NOT_FOUND,
+                error_message: Some(format!("group {group_id} is a classic group with members")),
+                member_id: req.member_id,
+                member_epoch: -1,
+                heartbeat_interval_ms: 0,
+                assignment: None,
+            };
+        }
+        let incarnation = self.incarnation;
+        let counter = inner.next_waiter + 1;
+        inner.next_waiter = counter;
+        let group = inner
+            .consumer_groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| ConsumerGroup::new(group_id));
+        let (resp, events) = group.heartbeat(req, now, &self.consumer_config, topics, || {
+            uuid::Uuid::from_u64_pair(u64::from(incarnation), counter).to_string()
+        });
+        self.apply(&mut inner, group_id, events.into_iter().map(Effect::Event).collect());
+        resp
     }
 
     /// Expires offsets of empty groups (offsets.retention.minutes) and compacts the log.
@@ -261,6 +318,14 @@ impl GroupCoordinator {
         generation: i32,
     ) -> i16 {
         let inner = self.inner.lock();
+        if let Some(cgroup) = inner.consumer_groups.get(group_id).filter(|g| !g.members.is_empty()) {
+            return match cgroup.members.get(member_id) {
+                None if generation < 0 && member_id.is_empty() => errors::ILLEGAL_GENERATION,
+                None => errors::UNKNOWN_MEMBER_ID,
+                Some(m) if generation != m.epoch => errors::STALE_MEMBER_EPOCH,
+                Some(_) => 0,
+            };
+        }
         let Some(g) = inner.groups.get(group_id) else {
             return if generation < 0 {
                 0
@@ -304,7 +369,10 @@ impl GroupCoordinator {
 
     pub fn snapshot(&self, group_id: &str) -> Option<GroupSnapshot> {
         let inner = self.inner.lock();
-        inner.groups.get(group_id).map(snapshot)
+        match inner.consumer_groups.get(group_id) {
+            Some(g) if !g.members.is_empty() || !inner.groups.contains_key(group_id) => Some(consumer_snapshot(g)),
+            _ => inner.groups.get(group_id).map(snapshot),
+        }
     }
 
     /// All groups: live ones and those that only have committed offsets (as Empty).
@@ -316,6 +384,7 @@ impl GroupCoordinator {
                 .values()
                 .filter(|g| g.state != GroupState::Dead)
                 .map(snapshot)
+                .chain(inner.consumer_groups.values().map(consumer_snapshot))
                 .collect()
         };
         for id in self.offsets.groups() {
@@ -381,11 +450,43 @@ impl GroupCoordinator {
     }
 }
 
+fn consumer_snapshot(g: &ConsumerGroup) -> GroupSnapshot {
+    let state_name = g.state_name();
+    GroupSnapshot {
+        id: g.id.clone(),
+        state: match state_name {
+            "Empty" => GroupState::Empty,
+            "Stable" => GroupState::Stable,
+            _ => GroupState::PreparingRebalance,
+        },
+        state_name,
+        group_type: "consumer",
+        generation_id: g.epoch,
+        protocol_type: "consumer".into(),
+        protocol_name: String::new(),
+        leader: String::new(),
+        members: g
+            .members
+            .values()
+            .map(|m| MemberSnapshot {
+                member_id: m.member_id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: bytes::Bytes::new(),
+                assignment: bytes::Bytes::new(),
+            })
+            .collect(),
+    }
+}
+
 fn snapshot(g: &Group) -> GroupSnapshot {
     let protocol = g.protocol_name.clone().unwrap_or_default();
     GroupSnapshot {
         id: g.id.clone(),
         state: g.state,
+        state_name: g.state.name(),
+        group_type: "classic",
         generation_id: g.generation_id,
         protocol_type: g.protocol_type.clone().unwrap_or_default(),
         protocol_name: protocol.clone(),

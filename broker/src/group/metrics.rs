@@ -20,7 +20,7 @@ pub const DOCS: &[MetricDoc] = &[
     MetricDoc { name: "kafkalab_group_member_removals_total", kind: "counter", labels: "group, cause", help: "Members removed, by cause: session_timeout, rebalance_timeout, leave, removed.", kafka: "(none; broker log 'Member ... has left group')" },
     MetricDoc { name: "kafkalab_group_heartbeats_total", kind: "counter", labels: "", help: "Heartbeat requests handled.", kafka: "consumer-coordinator-metrics heartbeat-total" },
     MetricDoc { name: "kafkalab_group_offset_commits_total", kind: "counter", labels: "", help: "Partition offsets committed.", kafka: "kafka.server:type=group-coordinator-metrics,name=offset-commit-count" },
-    MetricDoc { name: "kafkalab_groups", kind: "gauge", labels: "state", help: "Groups by state.", kafka: "kafka.coordinator.group:type=GroupMetadataManager,name=NumGroups{Stable,PreparingRebalance,...}" },
+    MetricDoc { name: "kafkalab_groups", kind: "gauge", labels: "state", help: "Groups by state (classic states; Assigning/Reconciling for consumer-protocol groups).", kafka: "kafka.coordinator.group:type=GroupMetadataManager,name=NumGroups{Stable,PreparingRebalance,...}" },
     MetricDoc { name: "kafkalab_group_members", kind: "gauge", labels: "group", help: "Current members of a group.", kafka: "(kafka-consumer-groups --describe --members)" },
     MetricDoc { name: "kafkalab_group_generation", kind: "gauge", labels: "group", help: "Current generation id of a group.", kafka: "(kafka-consumer-groups --describe --state)" },
     MetricDoc { name: "kafkalab_group_committed_offset", kind: "gauge", labels: "group, topic, partition", help: "Last committed offset.", kafka: "(kafka-consumer-groups --describe CURRENT-OFFSET)" },
@@ -123,7 +123,7 @@ impl GroupMetrics {
             self.groups.with_label_values(&[s.name()]).set(0);
         }
         for g in groups {
-            self.groups.with_label_values(&[g.state.name()]).inc();
+            self.groups.with_label_values(&[g.state_name]).inc();
             self.members
                 .with_label_values(&[&g.id])
                 .set(g.members.len() as i64);

@@ -1,6 +1,7 @@
 //! Consumer groups: the pure state machine, the coordinator that drives it, committed
 //! offsets, and their metrics.
 
+pub mod consumer_group;
 pub mod consumer_protocol;
 pub mod coordinator;
 pub mod metrics;

@@ -131,6 +131,7 @@ pub async fn handle(
         DescribeGroups => m::DescribeGroupsRequest, handlers::describe_groups::handle;
         DeleteGroups => m::DeleteGroupsRequest, handlers::delete_groups::handle;
         OffsetDelete => m::OffsetDeleteRequest, handlers::offset_delete::handle;
+        ConsumerGroupHeartbeat => m::ConsumerGroupHeartbeatRequest, handlers::consumer_group_heartbeat::handle;
     };
     timer.observe_duration();
     out
@@ -163,6 +164,7 @@ pub fn api_label(api: ApiKey) -> &'static str {
         ApiKey::DescribeGroups => "DescribeGroups",
         ApiKey::DeleteGroups => "DeleteGroups",
         ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         _ => "Other",
     }
 }
