@@ -1,6 +1,10 @@
 //! `kafkalab`: one binary, subcommands modelled on the Kafka CLI tools.
 
+mod alloc;
 mod broker_cmd;
+
+#[global_allocator]
+static GLOBAL: alloc::ReserveLarge = alloc::ReserveLarge;
 
 use std::process::ExitCode;
 

@@ -16,9 +16,11 @@ const EARLIEST_LOCAL: i64 = -4;
 
 pub async fn handle(
     broker: &Broker,
-    _h: &RequestHeader,
+    h: &RequestHeader,
     req: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    // leader_epoch exists from v4 on; older versions must leave it at its default.
+    let leader_epoch = if h.request_api_version >= 4 { 0 } else { -1 };
     let topics = req
         .topics
         .into_iter()
@@ -32,7 +34,7 @@ pub async fn handle(
                         .with_partition_index(lp.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1)
-                        .with_leader_epoch(0);
+                        .with_leader_epoch(leader_epoch);
                     let Some(partition) =
                         topic.as_ref().and_then(|t| t.partition(lp.partition_index))
                     else {
