@@ -44,8 +44,22 @@ pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
 pub fn all() -> Vec<(ApiKey, i16, i16)> {
     IMPLEMENTED
         .iter()
-        .filter_map(|&(k, _, _)| supported(k).map(|(lo, hi)| (k, lo, hi)))
+        .filter_map(|&(k, _, _)| supported(k).map(|(lo, hi)| (k, advertised_min(k, lo), hi)))
         .collect()
+}
+
+/// The lowest version announced in ApiVersions. Kafka 4.0 dropped Produce v0-2 and
+/// Fetch v0-3 (KIP-896), but librdkafka before 2.10 derives features from probes at
+/// those versions: it only compresses with gzip/snappy/lz4 when the broker's Produce
+/// range reaches down to v0, and it wants Produce/Fetch v2 for "MsgVer1". Announcing
+/// v0 as Kafka 3.x did keeps those clients fully working; clients always send the
+/// highest common version (Produce ≥ v3, Fetch ≥ v4 for every client we test), and a
+/// request below the decodable range closes the connection like any unsupported version.
+fn advertised_min(key: ApiKey, lo: i16) -> i16 {
+    match key {
+        ApiKey::Produce | ApiKey::Fetch => 0,
+        _ => lo,
+    }
 }
 
 #[cfg(test)]
