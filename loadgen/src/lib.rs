@@ -1,1 +1,7 @@
-//! kafkalab load generator (scenario engine, native client). Work starts in issue 4.
+//! kafkalab load generator: a native async Kafka client ([`client`]), scenario files
+//! ([`scenario`]), and measurement and verification ([`measure`]). Nothing here depends
+//! on talking to kafkalab's own broker: only the Kafka protocol.
+
+pub mod client;
+pub mod measure;
+pub mod scenario;

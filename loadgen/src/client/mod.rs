@@ -1,0 +1,1 @@
+//! Native async Kafka client (producer, consumer, admin) on the `kafka-protocol` crate.

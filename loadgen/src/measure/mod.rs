@@ -1,0 +1,1 @@
+//! Measurement: latency histograms, one-second series, record verification, reports.

@@ -1,0 +1,1 @@
+//! Scenario files: model, parsing with file:line:col errors, durations, expectations.
