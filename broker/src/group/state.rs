@@ -65,6 +65,8 @@ pub struct JoinRequest {
     pub protocols: Vec<(String, Bytes)>,
     /// JoinGroup v4+: a new member first gets MEMBER_ID_REQUIRED with its id.
     pub require_known_member_id: bool,
+    /// JoinGroup v9+: the client understands `skip_assignment` (KIP-814).
+    pub supports_skip_assignment: bool,
     pub reason: Option<String>,
 }
 
@@ -309,6 +311,14 @@ impl Group {
             self.add_member(id, req, now, cfg, &mut fx);
             return fx;
         }
+        // Fencing is checked before membership, as in Kafka: an old incarnation of a
+        // static member is told it was fenced, not that it is unknown.
+        if let Some(instance) = &req.instance_id {
+            if self.static_members.get(instance).is_some_and(|id| *id != req.member_id) {
+                reply_err(&mut fx, errors::FENCED_INSTANCE_ID, &req.member_id);
+                return fx;
+            }
+        }
         if !known {
             if self.pending.remove(&req.member_id).is_some() {
                 let id = req.member_id.clone();
@@ -317,12 +327,6 @@ impl Group {
                 reply_err(&mut fx, errors::UNKNOWN_MEMBER_ID, &req.member_id);
             }
             return fx;
-        }
-        if let Some(instance) = &req.instance_id {
-            if self.static_members.get(instance) != Some(&req.member_id) {
-                reply_err(&mut fx, errors::FENCED_INSTANCE_ID, &req.member_id);
-                return fx;
-            }
         }
         // A known member rejoining.
         let id = req.member_id.clone();
@@ -494,7 +498,15 @@ impl Group {
             GroupState::Stable if same_protocols => {
                 // KIP-345: same instance back within its session: no rebalance; it keeps
                 // its assignment (fetched again with SyncGroup).
-                let response = self.join_response(&new_id, was_leader);
+                let mut response = self.join_response(&new_id, was_leader);
+                if was_leader && !req.supports_skip_assignment {
+                    // Before JoinGroup v9 there is no skip_assignment flag: Kafka answers
+                    // with the *old* leader id so the returning leader does not compute an
+                    // assignment that a Stable group would never broadcast.
+                    response.leader = old_id.clone();
+                    response.members.clear();
+                    response.skip_assignment = false;
+                }
                 if let Some(w) = self
                     .members
                     .get_mut(&new_id)
@@ -966,6 +978,7 @@ mod tests {
             protocol_type: "consumer".into(),
             protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
             require_known_member_id: true,
+            supports_skip_assignment: true,
             reason: None,
         }
     }

@@ -48,6 +48,7 @@ pub async fn handle(
             .map(|p| (p.name.to_string(), p.metadata.clone()))
             .collect(),
         require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
         reason: req.reason.as_ref().map(|r| r.to_string()),
     };
     let r = broker.groups.join(&group_id, join).await;

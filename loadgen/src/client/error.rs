@@ -1,0 +1,66 @@
+//! Client errors. Kafka error codes keep their protocol names so messages read like a
+//! Java client's.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone)]
+pub enum ClientError {
+    #[error("cannot connect to {addr}: {message}")]
+    Connect { addr: String, message: String },
+    #[error("connection to {addr} closed: {message}")]
+    Disconnected { addr: String, message: String },
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("broker {addr} supports no version of {api} that this client speaks")]
+    UnsupportedApi { addr: String, api: &'static str },
+    #[error("Kafka error {code} ({name}){}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Kafka {
+        code: i16,
+        name: String,
+        message: Option<String>,
+    },
+    #[error("timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ClientError {
+    /// An error for a non-zero Kafka error code.
+    pub fn kafka(code: i16, message: Option<String>) -> ClientError {
+        let name = kafka_protocol::ResponseError::try_from_code(code)
+            .map(|e| format!("{e:?}"))
+            .unwrap_or_else(|| "UNKNOWN".into());
+        ClientError::Kafka { code, name, message }
+    }
+
+    /// The Kafka error code, if this is a broker-reported error.
+    pub fn code(&self) -> Option<i16> {
+        match self {
+            ClientError::Kafka { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying (after refreshing metadata) may succeed, as Kafka's
+    /// RetriableException marks it.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            ClientError::Kafka { code, .. } => kafka_protocol::ResponseError::try_from_code(*code)
+                .is_some_and(|e| e.is_retriable()),
+            ClientError::Disconnected { .. } | ClientError::Connect { .. } | ClientError::Timeout(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Turns a Kafka error code into `Ok(())` or the error.
+pub fn check(code: i16, message: Option<&kafka_protocol::protocol::StrBytes>) -> Result<(), ClientError> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(ClientError::kafka(code, message.map(|m| m.to_string())))
+    }
+}
