@@ -13,9 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::admin::{
-    AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication,
-};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -100,7 +98,12 @@ impl Broker {
                 }
             }
         };
-        Broker { child, bootstrap, _dir: dir, stderr_path }
+        Broker {
+            child,
+            bootstrap,
+            _dir: dir,
+            stderr_path,
+        }
     }
 
     fn assert_alive(&mut self) {
@@ -229,12 +232,19 @@ fn records(n: usize, partitions: i32, prefix: &str, pad: usize) -> Vec<Rec> {
 
 /// Enqueues all records (so they batch), then awaits every delivery report.
 /// Returns (partition, offset) per record in order, or the first delivery error.
-async fn produce(p: &FutureProducer, topic: &str, recs: &[Rec]) -> Result<Vec<(i32, i64)>, KafkaError> {
+async fn produce(
+    p: &FutureProducer,
+    topic: &str,
+    recs: &[Rec],
+) -> Result<Vec<(i32, i64)>, KafkaError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut pending = Vec::with_capacity(recs.len());
     for r in recs {
         loop {
-            let mut rec = FutureRecord::to(topic).key(&r.key).payload(&r.value).partition(r.partition);
+            let mut rec = FutureRecord::to(topic)
+                .key(&r.key)
+                .payload(&r.value)
+                .partition(r.partition);
             if let Some(ts) = r.timestamp {
                 rec = rec.timestamp(ts);
             }
@@ -244,7 +254,10 @@ async fn produce(p: &FutureProducer, topic: &str, recs: &[Rec]) -> Result<Vec<(i
                     break;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    assert!(Instant::now() < deadline, "producer queue full for too long");
+                    assert!(
+                        Instant::now() < deadline,
+                        "producer queue full for too long"
+                    );
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err((e, _)) => return Err(e),
@@ -273,11 +286,17 @@ struct Consumed {
     timestamp: Option<i64>,
 }
 
-fn consume(b: &Broker, topic: &str, partitions: i32, expected: usize) -> HashMap<i32, Vec<Consumed>> {
+fn consume(
+    b: &Broker,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+) -> HashMap<i32, Vec<Consumed>> {
     let c = consumer(b);
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("tpl");
     }
     c.assign(&tpl).expect("assign");
     let mut out: HashMap<i32, Vec<Consumed>> = HashMap::new();
@@ -318,8 +337,10 @@ fn assert_consumed_in_order(got: &HashMap<i32, Vec<Consumed>>, recs: &[Rec], par
             .collect();
         let empty = Vec::new();
         let msgs = got.get(&p).unwrap_or(&empty);
-        let have: Vec<(&[u8], &[u8])> =
-            msgs.iter().map(|m| (m.key.as_slice(), m.value.as_slice())).collect();
+        let have: Vec<(&[u8], &[u8])> = msgs
+            .iter()
+            .map(|m| (m.key.as_slice(), m.value.as_slice()))
+            .collect();
         assert_eq!(
             have.len(),
             want.len(),
@@ -327,10 +348,16 @@ fn assert_consumed_in_order(got: &HashMap<i32, Vec<Consumed>>, recs: &[Rec], par
             have.len(),
             want.len()
         );
-        assert!(have == want, "partition {p}: records differ from what was produced (order/content)");
+        assert!(
+            have == want,
+            "partition {p}: records differ from what was produced (order/content)"
+        );
         let offsets: Vec<i64> = msgs.iter().map(|m| m.offset).collect();
         let expect: Vec<i64> = (0..want.len() as i64).collect();
-        assert_eq!(offsets, expect, "partition {p}: offsets not contiguous from 0");
+        assert_eq!(
+            offsets, expect,
+            "partition {p}: offsets not contiguous from 0"
+        );
     }
 }
 
@@ -352,7 +379,9 @@ async fn admin_create_list_grow_delete() {
     let a = admin(&b);
     let c = consumer(&b);
     let t = unique("admin");
-    create_topic(&a, &t, 3, 1, &[("retention.ms", "3600000")]).await.expect("create");
+    create_topic(&a, &t, 3, 1, &[("retention.ms", "3600000")])
+        .await
+        .expect("create");
     assert_eq!(topic_partitions(&b, &c).get(&t), Some(&3));
 
     let res = tokio::time::timeout(
@@ -373,7 +402,10 @@ async fn admin_create_list_grow_delete() {
     .await
     .expect("create_partitions timed out")
     .expect("create_partitions");
-    assert_eq!(res[0].as_ref().err().map(|e| e.1), Some(RDKafkaErrorCode::InvalidPartitions));
+    assert_eq!(
+        res[0].as_ref().err().map(|e| e.1),
+        Some(RDKafkaErrorCode::InvalidPartitions)
+    );
 
     let res = tokio::time::timeout(OP_TIMEOUT * 2, a.delete_topics(&[&t], &admin_opts()))
         .await
@@ -393,7 +425,14 @@ async fn admin_error_codes() {
     let mut b = Broker::start(&[]);
     let a = admin(&b);
     let long = "a".repeat(250);
-    for name in ["bad name", "bad/name", "bad*topic", long.as_str(), ".", ".."] {
+    for name in [
+        "bad name",
+        "bad/name",
+        "bad*topic",
+        long.as_str(),
+        ".",
+        "..",
+    ] {
         assert_eq!(
             create_topic(&a, name, 1, 1, &[]).await,
             Err(RDKafkaErrorCode::InvalidTopic),
@@ -402,7 +441,10 @@ async fn admin_error_codes() {
     }
     let t = unique("err");
     create_topic(&a, &t, 1, 1, &[]).await.expect("create");
-    assert_eq!(create_topic(&a, &t, 1, 1, &[]).await, Err(RDKafkaErrorCode::TopicAlreadyExists));
+    assert_eq!(
+        create_topic(&a, &t, 1, 1, &[]).await,
+        Err(RDKafkaErrorCode::TopicAlreadyExists)
+    );
     assert_eq!(
         create_topic(&a, &unique("rf2"), 1, 2, &[]).await,
         Err(RDKafkaErrorCode::InvalidReplicationFactor)
@@ -430,7 +472,11 @@ async fn produce_and_consume(acks: &str) {
                 .filter(|(_, r)| r.partition == part)
                 .map(|(d, _)| d.1)
                 .collect();
-            assert_eq!(offs, (0..offs.len() as i64).collect::<Vec<_>>(), "acked offsets p{part}");
+            assert_eq!(
+                offs,
+                (0..offs.len() as i64).collect::<Vec<_>>(),
+                "acked offsets p{part}"
+            );
         }
     }
     let got = consume(&b, &t, 3, recs.len());
@@ -529,9 +575,16 @@ async fn watermarks_and_offsets_for_times() {
     let t = unique("offsets");
     create_topic(&a, &t, 2, 1, &[]).await.expect("create");
     let c = consumer(&b);
-    assert_eq!(c.fetch_watermarks(&t, 0, OP_TIMEOUT).expect("watermarks"), (0, 0));
+    assert_eq!(
+        c.fetch_watermarks(&t, 0, OP_TIMEOUT).expect("watermarks"),
+        (0, 0)
+    );
 
-    let base = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64 - 600_000;
+    let base = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+        - 600_000;
     let recs: Vec<Rec> = (0..10)
         .map(|i| Rec {
             partition: 0,
@@ -542,15 +595,28 @@ async fn watermarks_and_offsets_for_times() {
         .collect();
     let p = producer(&b, &[("acks", "all")]);
     produce(&p, &t, &recs).await.expect("delivery");
-    assert_eq!(c.fetch_watermarks(&t, 0, OP_TIMEOUT).expect("watermarks"), (0, 10));
-    assert_eq!(c.fetch_watermarks(&t, 1, OP_TIMEOUT).expect("watermarks"), (0, 0));
+    assert_eq!(
+        c.fetch_watermarks(&t, 0, OP_TIMEOUT).expect("watermarks"),
+        (0, 10)
+    );
+    assert_eq!(
+        c.fetch_watermarks(&t, 1, OP_TIMEOUT).expect("watermarks"),
+        (0, 0)
+    );
 
     let lookup = |ts: i64| -> Offset {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&t, 0, Offset::Offset(ts)).expect("tpl");
-        let res = c.offsets_for_times(tpl, OP_TIMEOUT).expect("offsets_for_times");
+        tpl.add_partition_offset(&t, 0, Offset::Offset(ts))
+            .expect("tpl");
+        let res = c
+            .offsets_for_times(tpl, OP_TIMEOUT)
+            .expect("offsets_for_times");
         let elem = res.find_partition(&t, 0).expect("partition in result");
-        assert!(elem.error().is_ok(), "offsets_for_times error {:?}", elem.error());
+        assert!(
+            elem.error().is_ok(),
+            "offsets_for_times error {:?}",
+            elem.error()
+        );
         elem.offset()
     };
     assert_eq!(lookup(base - 5000), Offset::Offset(0));
@@ -558,10 +624,16 @@ async fn watermarks_and_offsets_for_times() {
     assert_eq!(lookup(base + 5500), Offset::Offset(6));
     // past the last timestamp: no offset (librdkafka reports End / -1)
     let past = lookup(base + 9001);
-    assert!(matches!(past, Offset::End | Offset::Invalid), "past the end: {past:?}");
+    assert!(
+        matches!(past, Offset::End | Offset::Invalid),
+        "past the end: {past:?}"
+    );
 
     let got = consume(&b, &t, 1, 10);
     let ts: Vec<Option<i64>> = got[&0].iter().map(|m| m.timestamp).collect();
-    assert_eq!(ts, (0..10).map(|i| Some(base + i * 1000)).collect::<Vec<_>>());
+    assert_eq!(
+        ts,
+        (0..10).map(|i| Some(base + i * 1000)).collect::<Vec<_>>()
+    );
     b.assert_alive();
 }

@@ -204,7 +204,10 @@ impl BrokerConfig {
         if let Some(v) = self.values.get(key) {
             return v.clone();
         }
-        debug_assert!(defs::broker_def(key).is_some(), "undefined broker config key {key}");
+        debug_assert!(
+            defs::broker_def(key).is_some(),
+            "undefined broker config key {key}"
+        );
         defs::broker_def(key).map_or_else(String::new, |d| d.default.to_string())
     }
 

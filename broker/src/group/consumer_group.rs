@@ -128,7 +128,11 @@ impl ConsumerGroup {
             "Empty"
         } else if self.assignment_epoch < self.epoch {
             "Assigning"
-        } else if self.members.values().any(|m| m.epoch != self.assignment_epoch || m.owned != self.target_of(&m.member_id)) {
+        } else if self
+            .members
+            .values()
+            .any(|m| m.epoch != self.assignment_epoch || m.owned != self.target_of(&m.member_id))
+        {
             "Reconciling"
         } else {
             "Stable"
@@ -188,13 +192,29 @@ impl ConsumerGroup {
             return (resp, events);
         }
         let Some(assignor) = Assignor::parse(req.assignor.as_deref()) else {
-            return (Self::error(errors::UNSUPPORTED_ASSIGNOR, "supported assignors: uniform, range", &req), events);
+            return (
+                Self::error(
+                    errors::UNSUPPORTED_ASSIGNOR,
+                    "supported assignors: uniform, range",
+                    &req,
+                ),
+                events,
+            );
         };
         let member_id = if req.member_epoch == 0 {
-            let id = if req.member_id.is_empty() { new_member_id() } else { req.member_id.clone() };
+            let id = if req.member_id.is_empty() {
+                new_member_id()
+            } else {
+                req.member_id.clone()
+            };
             if let Some(instance) = &req.instance_id {
                 // A static member coming back replaces its previous incarnation.
-                if let Some(old) = self.members.values().find(|m| m.instance_id.as_ref() == Some(instance) && m.member_id != id).map(|m| m.member_id.clone()) {
+                if let Some(old) = self
+                    .members
+                    .values()
+                    .find(|m| m.instance_id.as_ref() == Some(instance) && m.member_id != id)
+                    .map(|m| m.member_id.clone())
+                {
                     if let Some(mut m) = self.members.remove(&old) {
                         if let Some(t) = self.target.remove(&old) {
                             self.target.insert(id.clone(), t);
@@ -208,11 +228,21 @@ impl ConsumerGroup {
             }
             if !self.members.contains_key(&id) {
                 if self.members.len() >= cfg.max_size {
-                    return (Self::error(errors::GROUP_MAX_SIZE_REACHED, "group is full", &req), events);
+                    return (
+                        Self::error(errors::GROUP_MAX_SIZE_REACHED, "group is full", &req),
+                        events,
+                    );
                 }
                 let subscribed = req.subscribed.clone().unwrap_or_default();
                 if subscribed.is_empty() {
-                    return (Self::error(errors::INVALID_REQUEST, "a joining member must subscribe to topics", &req), events);
+                    return (
+                        Self::error(
+                            errors::INVALID_REQUEST,
+                            "a joining member must subscribe to topics",
+                            &req,
+                        ),
+                        events,
+                    );
                 }
                 self.members.insert(
                     id.clone(),
@@ -230,7 +260,10 @@ impl ConsumerGroup {
                         revoking_since: None,
                     },
                 );
-                events.push(GroupEvent::MemberJoined { member_id: id.clone(), client_id: req.client_id.clone() });
+                events.push(GroupEvent::MemberJoined {
+                    member_id: id.clone(),
+                    client_id: req.client_id.clone(),
+                });
                 self.bump(format!("member {id} joined"), now, &mut events);
             } else if let Some(m) = self.members.get_mut(&id) {
                 m.sent = None;
@@ -238,10 +271,16 @@ impl ConsumerGroup {
             id
         } else {
             let Some(m) = self.members.get(&req.member_id) else {
-                return (Self::error(errors::UNKNOWN_MEMBER_ID, "unknown member", &req), events);
+                return (
+                    Self::error(errors::UNKNOWN_MEMBER_ID, "unknown member", &req),
+                    events,
+                );
             };
             if req.member_epoch > m.epoch || req.member_epoch < m.epoch - 1 {
-                return (Self::error(errors::FENCED_MEMBER_EPOCH, "member epoch is fenced", &req), events);
+                return (
+                    Self::error(errors::FENCED_MEMBER_EPOCH, "member epoch is fenced", &req),
+                    events,
+                );
             }
             req.member_id.clone()
         };
@@ -261,7 +300,11 @@ impl ConsumerGroup {
             }
         }
         if changed_subscription {
-            self.bump(format!("member {member_id} changed its subscription"), now, &mut events);
+            self.bump(
+                format!("member {member_id} changed its subscription"),
+                now,
+                &mut events,
+            );
         }
         // Subscribed topics created or grown since the last assignment.
         let now_topics = self.subscribed_topics(topics);
@@ -322,7 +365,11 @@ impl ConsumerGroup {
         } else {
             m.revoking_since = None;
             m.epoch = assignment_epoch;
-            target.difference(&owned_by_others).copied().chain(keep).collect()
+            target
+                .difference(&owned_by_others)
+                .copied()
+                .chain(keep)
+                .collect()
         };
         if m.sent.as_ref() == Some(&desired) {
             None
@@ -335,20 +382,37 @@ impl ConsumerGroup {
     fn maybe_stable(&mut self, now: i64, events: &mut Vec<GroupEvent>) {
         if self.rebalance_started_ms.is_some() && self.state_name() == "Stable" {
             let started = self.rebalance_started_ms.take().unwrap_or(now);
-            events.push(GroupEvent::Stable { generation: self.epoch, duration_ms: now - started, members: self.members.len() });
+            events.push(GroupEvent::Stable {
+                generation: self.epoch,
+                duration_ms: now - started,
+                members: self.members.len(),
+            });
         }
     }
 
-    fn remove(&mut self, member_id: &str, cause: LeaveCause, now: i64, events: &mut Vec<GroupEvent>) {
+    fn remove(
+        &mut self,
+        member_id: &str,
+        cause: LeaveCause,
+        now: i64,
+        events: &mut Vec<GroupEvent>,
+    ) {
         if self.members.remove(member_id).is_some() {
             self.target.remove(member_id);
-            events.push(GroupEvent::MemberLeft { member_id: member_id.to_string(), cause });
+            events.push(GroupEvent::MemberLeft {
+                member_id: member_id.to_string(),
+                cause,
+            });
             if self.members.is_empty() {
                 self.epoch += 1;
                 self.assignment_epoch = self.epoch;
                 self.rebalance_started_ms = None;
             } else {
-                self.bump(format!("member {member_id} left ({})", cause.name()), now, events);
+                self.bump(
+                    format!("member {member_id} left ({})", cause.name()),
+                    now,
+                    events,
+                );
             }
         }
     }
@@ -362,7 +426,10 @@ impl ConsumerGroup {
             .filter_map(|m| {
                 if now - m.last_heartbeat_ms > cfg.session_timeout_ms {
                     Some((m.member_id.clone(), LeaveCause::SessionTimeout))
-                } else if m.revoking_since.is_some_and(|t| now - t > m.rebalance_timeout_ms as i64) {
+                } else if m
+                    .revoking_since
+                    .is_some_and(|t| now - t > m.rebalance_timeout_ms as i64)
+                {
                     Some((m.member_id.clone(), LeaveCause::RebalanceTimeout))
                 } else {
                     None
@@ -383,11 +450,18 @@ fn assign(
     topics: &BTreeMap<String, (Uuid, i32)>,
     previous: &BTreeMap<String, BTreeSet<TopicPartition>>,
 ) -> BTreeMap<String, BTreeSet<TopicPartition>> {
-    let mut out: BTreeMap<String, BTreeSet<TopicPartition>> = members.keys().map(|m| (m.clone(), BTreeSet::new())).collect();
+    let mut out: BTreeMap<String, BTreeSet<TopicPartition>> = members
+        .keys()
+        .map(|m| (m.clone(), BTreeSet::new()))
+        .collect();
     match assignor {
         Assignor::Range => {
             for (name, (id, count)) in topics {
-                let subs: Vec<&String> = members.values().filter(|m| m.subscribed.contains(name)).map(|m| &m.member_id).collect();
+                let subs: Vec<&String> = members
+                    .values()
+                    .filter(|m| m.subscribed.contains(name))
+                    .map(|m| &m.member_id)
+                    .collect();
                 if subs.is_empty() {
                     continue;
                 }
@@ -405,11 +479,14 @@ fn assign(
         }
         Assignor::Uniform => {
             let subscribes = |m: &str, tp: &TopicPartition| {
-                topics
-                    .iter()
-                    .any(|(name, (id, count))| *id == tp.0 && tp.1 < *count && members[m].subscribed.contains(name))
+                topics.iter().any(|(name, (id, count))| {
+                    *id == tp.0 && tp.1 < *count && members[m].subscribed.contains(name)
+                })
             };
-            let all: Vec<TopicPartition> = topics.values().flat_map(|(id, count)| (0..*count).map(move |p| (*id, p))).collect();
+            let all: Vec<TopicPartition> = topics
+                .values()
+                .flat_map(|(id, count)| (0..*count).map(move |p| (*id, p)))
+                .collect();
             // Keep previous placements that are still valid.
             let mut taken = BTreeSet::new();
             for (m, tps) in previous {
@@ -453,7 +530,11 @@ fn assign(
 mod tests {
     use super::*;
 
-    const CFG: ConsumerGroupConfig = ConsumerGroupConfig { session_timeout_ms: 45_000, heartbeat_interval_ms: 5000, max_size: 100 };
+    const CFG: ConsumerGroupConfig = ConsumerGroupConfig {
+        session_timeout_ms: 45_000,
+        heartbeat_interval_ms: 5000,
+        max_size: 100,
+    };
 
     fn topic_id() -> Uuid {
         Uuid::from_u128(7)
@@ -475,7 +556,13 @@ mod tests {
         g.heartbeat(req, now, &CFG, &lookup, || unreachable!()).0
     }
 
-    fn beat(g: &mut ConsumerGroup, id: &str, epoch: i32, owned: &BTreeSet<TopicPartition>, now: i64) -> HeartbeatResponse {
+    fn beat(
+        g: &mut ConsumerGroup,
+        id: &str,
+        epoch: i32,
+        owned: &BTreeSet<TopicPartition>,
+        now: i64,
+    ) -> HeartbeatResponse {
         let req = HeartbeatRequest {
             member_id: id.into(),
             member_epoch: epoch,
@@ -517,10 +604,22 @@ mod tests {
         let mut g = ConsumerGroup::new("g");
         let a = join(&mut g, "a", 0).assignment.expect("a");
         let _ = beat(&mut g, "a", 1, &a, 1);
-        assert_eq!(beat(&mut g, "ghost", 1, &BTreeSet::new(), 2).error_code, errors::UNKNOWN_MEMBER_ID);
-        assert_eq!(beat(&mut g, "a", 9, &a, 2).error_code, errors::FENCED_MEMBER_EPOCH);
+        assert_eq!(
+            beat(&mut g, "ghost", 1, &BTreeSet::new(), 2).error_code,
+            errors::UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(
+            beat(&mut g, "a", 9, &a, 2).error_code,
+            errors::FENCED_MEMBER_EPOCH
+        );
         let ev = g.tick(45_002, &CFG);
-        assert!(ev.iter().any(|e| matches!(e, GroupEvent::MemberLeft { cause: LeaveCause::SessionTimeout, .. })));
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            GroupEvent::MemberLeft {
+                cause: LeaveCause::SessionTimeout,
+                ..
+            }
+        )));
         assert!(g.members.is_empty());
         assert_eq!(g.state_name(), "Empty");
     }

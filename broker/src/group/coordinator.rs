@@ -147,7 +147,11 @@ impl GroupCoordinator {
             req.waiter = inner.next_waiter;
             inner.parked.insert(req.waiter, Parked::Join(tx));
             let now = self.now();
-            if inner.consumer_groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
+            if inner
+                .consumer_groups
+                .get(group_id)
+                .is_some_and(|g| !g.members.is_empty())
+            {
                 inner.parked.remove(&req.waiter);
                 return error_join(errors::INCONSISTENT_GROUP_PROTOCOL);
             }
@@ -250,7 +254,11 @@ impl GroupCoordinator {
                 Some(g) => g.tick(now, &self.consumer_config),
                 None => continue,
             };
-            self.apply(&mut inner, &id, events.into_iter().map(Effect::Event).collect());
+            self.apply(
+                &mut inner,
+                &id,
+                events.into_iter().map(Effect::Event).collect(),
+            );
         }
     }
 
@@ -264,7 +272,11 @@ impl GroupCoordinator {
         self.metrics.heartbeats.inc();
         let now = self.now();
         let mut inner = self.inner.lock();
-        if inner.groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
+        if inner
+            .groups
+            .get(group_id)
+            .is_some_and(|g| !g.members.is_empty())
+        {
             return cg::HeartbeatResponse {
                 error_code: errors::GROUP_ID_NOT_FOUND,
                 error_message: Some(format!("group {group_id} is a classic group with members")),
@@ -284,7 +296,11 @@ impl GroupCoordinator {
         let (resp, events) = group.heartbeat(req, now, &self.consumer_config, topics, || {
             uuid::Uuid::from_u64_pair(u64::from(incarnation), counter).to_string()
         });
-        self.apply(&mut inner, group_id, events.into_iter().map(Effect::Event).collect());
+        self.apply(
+            &mut inner,
+            group_id,
+            events.into_iter().map(Effect::Event).collect(),
+        );
         resp
     }
 
@@ -318,7 +334,11 @@ impl GroupCoordinator {
         generation: i32,
     ) -> i16 {
         let inner = self.inner.lock();
-        if let Some(cgroup) = inner.consumer_groups.get(group_id).filter(|g| !g.members.is_empty()) {
+        if let Some(cgroup) = inner
+            .consumer_groups
+            .get(group_id)
+            .filter(|g| !g.members.is_empty())
+        {
             return match cgroup.members.get(member_id) {
                 None if generation < 0 && member_id.is_empty() => errors::ILLEGAL_GENERATION,
                 None => errors::UNKNOWN_MEMBER_ID,
@@ -370,7 +390,9 @@ impl GroupCoordinator {
     pub fn snapshot(&self, group_id: &str) -> Option<GroupSnapshot> {
         let inner = self.inner.lock();
         match inner.consumer_groups.get(group_id) {
-            Some(g) if !g.members.is_empty() || !inner.groups.contains_key(group_id) => Some(consumer_snapshot(g)),
+            Some(g) if !g.members.is_empty() || !inner.groups.contains_key(group_id) => {
+                Some(consumer_snapshot(g))
+            }
             _ => inner.groups.get(group_id).map(snapshot),
         }
     }

@@ -259,11 +259,7 @@ impl Group {
     fn new_member_id(&mut self, client_id: &str) -> String {
         self.next_member += 1;
         // Kafka's form: client id, a dash, a unique suffix.
-        format!(
-            "{client_id}-{:08x}-{}",
-            self.incarnation,
-            self.next_member
-        )
+        format!("{client_id}-{:08x}-{}", self.incarnation, self.next_member)
     }
 
     pub fn join(&mut self, req: JoinRequest, now: i64, cfg: &GroupConfig) -> Vec<Effect> {
@@ -314,7 +310,11 @@ impl Group {
         // Fencing is checked before membership, as in Kafka: an old incarnation of a
         // static member is told it was fenced, not that it is unknown.
         if let Some(instance) = &req.instance_id {
-            if self.static_members.get(instance).is_some_and(|id| *id != req.member_id) {
+            if self
+                .static_members
+                .get(instance)
+                .is_some_and(|id| *id != req.member_id)
+            {
                 reply_err(&mut fx, errors::FENCED_INSTANCE_ID, &req.member_id);
                 return fx;
             }

@@ -51,7 +51,11 @@ impl Cluster {
     /// `bootstrap` is Kafka's `bootstrap.servers`: comma-separated host:port.
     pub fn new(bootstrap: &str, client_id: &str) -> Arc<Cluster> {
         Arc::new(Cluster {
-            bootstrap: bootstrap.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            bootstrap: bootstrap
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             client_id: client_id.to_string(),
             metadata: RwLock::new(Metadata::default()),
             connections: Mutex::new(HashMap::new()),
@@ -109,7 +113,10 @@ impl Cluster {
                 Some(
                     topics
                         .iter()
-                        .map(|t| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(t.clone())))))
+                        .map(|t| {
+                            MetadataRequestTopic::default()
+                                .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
+                        })
                         .collect(),
                 )
             })
@@ -117,12 +124,15 @@ impl Cluster {
         let resp = conn.send(req).await?;
         let mut md = self.metadata.write();
         for b in &resp.brokers {
-            md.brokers.insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
+            md.brokers
+                .insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
         }
         md.controller = resp.controller_id.0;
         md.cluster_id = resp.cluster_id.as_ref().map(|c| c.to_string());
         for t in &resp.topics {
-            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else { continue };
+            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
+                continue;
+            };
             let mut partitions: Vec<PartitionInfo> = t
                 .partitions
                 .iter()
@@ -140,7 +150,15 @@ impl Cluster {
                 md.topics.remove(&name);
                 continue;
             }
-            md.topics.insert(name.clone(), TopicInfo { name, id: t.topic_id, error_code: t.error_code, partitions });
+            md.topics.insert(
+                name.clone(),
+                TopicInfo {
+                    name,
+                    id: t.topic_id,
+                    error_code: t.error_code,
+                    partitions,
+                },
+            );
         }
         Ok(md.clone())
     }
@@ -159,31 +177,54 @@ impl Cluster {
             return Ok(t);
         }
         self.refresh(&[topic.to_string()]).await?;
-        self.topic(topic).ok_or_else(|| ClientError::kafka(3, Some(format!("topic {topic} does not exist"))))
+        self.topic(topic)
+            .ok_or_else(|| ClientError::kafka(3, Some(format!("topic {topic} does not exist"))))
     }
 
     pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
         let md = self.metadata.read();
-        let p = md.topics.get(topic)?.partitions.iter().find(|p| p.partition == partition)?;
+        let p = md
+            .topics
+            .get(topic)?
+            .partitions
+            .iter()
+            .find(|p| p.partition == partition)?;
         (p.leader >= 0).then_some(p.leader)
     }
 
     /// The group coordinator's connection (FindCoordinator, retried while the
     /// coordinator is not available).
-    pub async fn coordinator(&self, group: &str, timeout: Duration) -> Result<Connection, ClientError> {
+    pub async fn coordinator(
+        &self,
+        group: &str,
+        timeout: Duration,
+    ) -> Result<Connection, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let conn = self.any().await?;
-            let v = conn.version(kafka_protocol::messages::ApiKey::FindCoordinator).unwrap_or(0);
+            let v = conn
+                .version(kafka_protocol::messages::ApiKey::FindCoordinator)
+                .unwrap_or(0);
             let req = if v >= 4 {
-                FindCoordinatorRequest::default().with_coordinator_keys(vec![StrBytes::from_string(group.to_string())])
+                FindCoordinatorRequest::default()
+                    .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())])
             } else {
                 FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string()))
             };
             let resp = conn.send(req).await?;
             let (code, msg, host, port) = match resp.coordinators.first() {
-                Some(c) if v >= 4 => (c.error_code, c.error_message.clone(), c.host.to_string(), c.port),
-                _ => (resp.error_code, resp.error_message.clone(), resp.host.to_string(), resp.port),
+                Some(c) if v >= 4 => (
+                    c.error_code,
+                    c.error_message.clone(),
+                    c.host.to_string(),
+                    c.port,
+                ),
+                _ => (
+                    resp.error_code,
+                    resp.error_message.clone(),
+                    resp.host.to_string(),
+                    resp.port,
+                ),
             };
             match check(code, msg.as_ref()) {
                 Ok(()) => return self.connection_to(&format!("{host}:{port}")).await,

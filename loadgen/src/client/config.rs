@@ -78,7 +78,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -88,28 +90,48 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 impl ClientConfig {
     /// Builds a config from explicit settings; unknown keys are an error naming the
     /// closest known key.
-    pub fn new(role: Role, settings: &BTreeMap<String, String>) -> Result<ClientConfig, ClientError> {
+    pub fn new(
+        role: Role,
+        settings: &BTreeMap<String, String>,
+    ) -> Result<ClientConfig, ClientError> {
         let table = defaults(role);
         for key in settings.keys() {
             if !table.iter().any(|(k, _)| k == key) {
-                let best = table.iter().min_by_key(|(k, _)| edit_distance(k, key)).map(|(k, _)| *k).unwrap_or("");
+                let best = table
+                    .iter()
+                    .min_by_key(|(k, _)| edit_distance(k, key))
+                    .map(|(k, _)| *k)
+                    .unwrap_or("");
                 return Err(ClientError::Config(format!(
                     "unknown {} property '{key}'; did you mean '{best}'?",
-                    if role == Role::Producer { "producer" } else { "consumer" }
+                    if role == Role::Producer {
+                        "producer"
+                    } else {
+                        "consumer"
+                    }
                 )));
             }
         }
-        let c = ClientConfig { role, values: settings.clone() };
+        let c = ClientConfig {
+            role,
+            values: settings.clone(),
+        };
         c.validate()?;
         Ok(c)
     }
 
     pub fn producer() -> ClientConfig {
-        ClientConfig { role: Role::Producer, values: BTreeMap::new() }
+        ClientConfig {
+            role: Role::Producer,
+            values: BTreeMap::new(),
+        }
     }
 
     pub fn consumer() -> ClientConfig {
-        ClientConfig { role: Role::Consumer, values: BTreeMap::new() }
+        ClientConfig {
+            role: Role::Consumer,
+            values: BTreeMap::new(),
+        }
     }
 
     /// Sets one property (builder style, for code and tests).
@@ -121,20 +143,31 @@ impl ClientConfig {
     fn validate(&self) -> Result<(), ClientError> {
         for (k, _) in defaults(self.role) {
             let v = self.get(k);
-            let numeric = k.ends_with(".ms") || k.ends_with(".bytes") || k.ends_with(".size") || k.ends_with(".records")
-                || *k == "retries" || k.ends_with(".connection") || *k == "buffer.memory";
+            let numeric = k.ends_with(".ms")
+                || k.ends_with(".bytes")
+                || k.ends_with(".size")
+                || k.ends_with(".records")
+                || *k == "retries"
+                || k.ends_with(".connection")
+                || *k == "buffer.memory";
             if numeric && v.parse::<i64>().is_err() {
-                return Err(ClientError::Config(format!("{k}: expected an integer, got '{v}'")));
+                return Err(ClientError::Config(format!(
+                    "{k}: expected an integer, got '{v}'"
+                )));
             }
         }
         if self.role == Role::Producer {
             let acks = self.get("acks");
             if !matches!(acks.as_str(), "all" | "-1" | "0" | "1") {
-                return Err(ClientError::Config(format!("acks: expected all, -1, 0 or 1, got '{acks}'")));
+                return Err(ClientError::Config(format!(
+                    "acks: expected all, -1, 0 or 1, got '{acks}'"
+                )));
             }
             let c = self.get("compression.type");
             if !matches!(c.as_str(), "none" | "gzip" | "snappy" | "lz4" | "zstd") {
-                return Err(ClientError::Config(format!("compression.type: expected none, gzip, snappy, lz4 or zstd, got '{c}'")));
+                return Err(ClientError::Config(format!(
+                    "compression.type: expected none, gzip, snappy, lz4 or zstd, got '{c}'"
+                )));
             }
         }
         Ok(())
@@ -145,7 +178,12 @@ impl ClientConfig {
         self.values
             .get(key)
             .cloned()
-            .or_else(|| defaults(self.role).iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()))
+            .or_else(|| {
+                defaults(self.role)
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            })
             .unwrap_or_default()
     }
 
@@ -165,7 +203,12 @@ impl ClientConfig {
     pub fn overrides(&self) -> BTreeMap<String, String> {
         self.values
             .iter()
-            .filter(|(k, v)| defaults(self.role).iter().find(|(d, _)| d == k).is_none_or(|(_, dv)| dv != v))
+            .filter(|(k, v)| {
+                defaults(self.role)
+                    .iter()
+                    .find(|(d, _)| d == k)
+                    .is_none_or(|(_, dv)| dv != v)
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
@@ -189,10 +232,17 @@ mod tests {
         let p = ClientConfig::producer();
         assert_eq!(p.get("linger.ms"), "5");
         assert_eq!(p.acks(), -1);
-        let err = ClientConfig::producer().set("linger.mss", 5).expect_err("typo");
-        assert!(err.to_string().contains("did you mean 'linger.ms'"), "{err}");
+        let err = ClientConfig::producer()
+            .set("linger.mss", 5)
+            .expect_err("typo");
+        assert!(
+            err.to_string().contains("did you mean 'linger.ms'"),
+            "{err}"
+        );
         assert!(ClientConfig::producer().set("acks", "2").is_err());
-        let c = ClientConfig::consumer().set("session.timeout.ms", 10000).expect("ok");
+        let c = ClientConfig::consumer()
+            .set("session.timeout.ms", 10000)
+            .expect("ok");
         assert_eq!(c.ms("session.timeout.ms"), Duration::from_secs(10));
         assert_eq!(c.overrides().len(), 1);
     }

@@ -6,7 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -61,16 +63,27 @@ impl Connection {
     /// Connects and negotiates versions with ApiVersions (retrying with v0 when the
     /// broker answers UNSUPPORTED_VERSION, as Kafka clients do).
     pub async fn connect(addr: &str, client_id: &str) -> Result<Connection, ClientError> {
-        let stream = TcpStream::connect(addr).await.map_err(|e| ClientError::Connect {
-            addr: addr.to_string(),
-            message: e.to_string(),
-        })?;
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| ClientError::Connect {
+                addr: addr.to_string(),
+                message: e.to_string(),
+            })?;
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
         let (tx, rx) = mpsc::channel::<Outgoing>(1024);
         let inflight: Arc<Mutex<VecDeque<Pending>>> = Arc::default();
-        tokio::spawn(write_loop(addr.to_string(), BufWriter::with_capacity(256 * 1024, w), rx, inflight.clone()));
-        tokio::spawn(read_loop(addr.to_string(), BufReader::with_capacity(256 * 1024, r), inflight));
+        tokio::spawn(write_loop(
+            addr.to_string(),
+            BufWriter::with_capacity(256 * 1024, w),
+            rx,
+            inflight.clone(),
+        ));
+        tokio::spawn(read_loop(
+            addr.to_string(),
+            BufReader::with_capacity(256 * 1024, r),
+            inflight,
+        ));
         let mut conn = Connection {
             addr: addr.to_string(),
             tx,
@@ -85,7 +98,12 @@ impl Connection {
             resp = conn.send_version(req, 0).await?;
         }
         super::error::check(resp.error_code, None)?;
-        conn.versions = Arc::new(resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect());
+        conn.versions = Arc::new(
+            resp.api_keys
+                .iter()
+                .map(|k| (k.api_key, (k.min_version, k.max_version)))
+                .collect(),
+        );
         Ok(conn)
     }
 
@@ -99,7 +117,8 @@ impl Connection {
 
     /// Sends a request at the negotiated version and waits for its response.
     pub async fn send<R: Request>(&self, req: R) -> Result<R::Response, ClientError> {
-        let key = ApiKey::try_from(R::KEY).map_err(|_| ClientError::Protocol(format!("unknown api key {}", R::KEY)))?;
+        let key = ApiKey::try_from(R::KEY)
+            .map_err(|_| ClientError::Protocol(format!("unknown api key {}", R::KEY)))?;
         let version = self.version(key).ok_or(ClientError::UnsupportedApi {
             addr: self.addr.clone(),
             api: api_name(key),
@@ -108,27 +127,41 @@ impl Connection {
     }
 
     /// Sends a request at an explicit version.
-    pub async fn send_version<R: Request>(&self, req: R, version: i16) -> Result<R::Response, ClientError> {
+    pub async fn send_version<R: Request>(
+        &self,
+        req: R,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
         let (frame, header_version) = self.encode(&req, version)?;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Outgoing { frame, header_version, reply: Some(reply) })
+            .send(Outgoing {
+                frame,
+                header_version,
+                reply: Some(reply),
+            })
             .await
             .map_err(|_| self.closed("writer stopped"))?;
         let mut body = rx.await.map_err(|_| self.closed("connection dropped"))??;
-        <R::Response as Decodable>::decode(&mut body, version).map_err(|e| ClientError::Protocol(e.to_string()))
+        <R::Response as Decodable>::decode(&mut body, version)
+            .map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
     /// Sends a request that gets no response (Produce with acks=0).
     pub async fn send_no_response<R: Request>(&self, req: R) -> Result<(), ClientError> {
-        let key = ApiKey::try_from(R::KEY).map_err(|_| ClientError::Protocol("unknown api key".into()))?;
+        let key = ApiKey::try_from(R::KEY)
+            .map_err(|_| ClientError::Protocol("unknown api key".into()))?;
         let version = self.version(key).ok_or(ClientError::UnsupportedApi {
             addr: self.addr.clone(),
             api: api_name(key),
         })?;
         let (frame, header_version) = self.encode(&req, version)?;
         self.tx
-            .send(Outgoing { frame, header_version, reply: None })
+            .send(Outgoing {
+                frame,
+                header_version,
+                reply: None,
+            })
             .await
             .map_err(|_| self.closed("writer stopped"))
     }
@@ -155,8 +188,12 @@ impl Connection {
         header
             .encode(&mut frame, R::header_version(version))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        req.encode(&mut frame, version).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Ok((frame, <R::Response as HeaderVersion>::header_version(version)))
+        req.encode(&mut frame, version)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((
+            frame,
+            <R::Response as HeaderVersion>::header_version(version),
+        ))
     }
 }
 
@@ -234,7 +271,11 @@ fn fail_all(inflight: &Mutex<VecDeque<Pending>>, addr: &str, message: &str) {
     }
 }
 
-async fn read_loop(addr: String, mut r: BufReader<tokio::net::tcp::OwnedReadHalf>, inflight: Arc<Mutex<VecDeque<Pending>>>) {
+async fn read_loop(
+    addr: String,
+    mut r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    inflight: Arc<Mutex<VecDeque<Pending>>>,
+) {
     loop {
         let len = match r.read_i32().await {
             Ok(n) if n >= 4 => n as usize,
@@ -262,7 +303,11 @@ async fn read_loop(addr: String, mut r: BufReader<tokio::net::tcp::OwnedReadHalf
             }
         };
         let Some(p) = pending else {
-            fail_all(&inflight, &addr, &format!("unexpected correlation id {correlation_id}"));
+            fail_all(
+                &inflight,
+                &addr,
+                &format!("unexpected correlation id {correlation_id}"),
+            );
             return;
         };
         let decoded = ResponseHeader::decode(&mut body, p.header_version).map(|_| body.clone());

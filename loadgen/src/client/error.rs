@@ -33,7 +33,11 @@ impl ClientError {
         let name = kafka_protocol::ResponseError::try_from_code(code)
             .map(|e| format!("{e:?}"))
             .unwrap_or_else(|| "UNKNOWN".into());
-        ClientError::Kafka { code, name, message }
+        ClientError::Kafka {
+            code,
+            name,
+            message,
+        }
     }
 
     /// The Kafka error code, if this is a broker-reported error.
@@ -50,14 +54,19 @@ impl ClientError {
         match self {
             ClientError::Kafka { code, .. } => kafka_protocol::ResponseError::try_from_code(*code)
                 .is_some_and(|e| e.is_retriable()),
-            ClientError::Disconnected { .. } | ClientError::Connect { .. } | ClientError::Timeout(_) => true,
+            ClientError::Disconnected { .. }
+            | ClientError::Connect { .. }
+            | ClientError::Timeout(_) => true,
             _ => false,
         }
     }
 }
 
 /// Turns a Kafka error code into `Ok(())` or the error.
-pub fn check(code: i16, message: Option<&kafka_protocol::protocol::StrBytes>) -> Result<(), ClientError> {
+pub fn check(
+    code: i16,
+    message: Option<&kafka_protocol::protocol::StrBytes>,
+) -> Result<(), ClientError> {
     if code == 0 {
         Ok(())
     } else {
