@@ -1,0 +1,1 @@
+//! Admin operations: topics, partitions, groups, offsets.

@@ -1,0 +1,1 @@
+//! The consumer: fetcher, group membership with a background heartbeat (KIP-62), offsets.

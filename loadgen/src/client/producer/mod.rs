@@ -1,0 +1,1 @@
+//! The producer: partitioner, per-partition accumulator (batch.size, linger.ms), sender.
