@@ -95,16 +95,16 @@ fn requests(key: ApiKey, v: i16) -> Vec<Option<Bytes>> {
                 v,
                 &ProduceRequest::default()
                     .with_acks(-1)
-                    .with_topic_data(vec![
-                    produce_request::TopicProduceData::default()
+                    .with_topic_data(vec![produce_request::TopicProduceData::default()
                         .with_name(tn("t"))
-                        .with_partition_data(vec![produce_request::PartitionProduceData::default(
+                        .with_partition_data(
+                            vec![produce_request::PartitionProduceData::default(
                         )
                         .with_index(0)
                         .with_records(Some(Bytes::from_static(
                             b"garbage-garbage-garbage-garbage-garbage-garbage-garbage-garbage",
-                        )))]),
-                ]),
+                        )))],
+                        )]),
             )])
             .collect(),
         ApiKey::Fetch => [("t", 0, 0i64), ("t", 0, 99), ("nosuch", 0, 0)]
