@@ -1,0 +1,912 @@
+//! Delivery verification for one consumer group: loss, duplicates, order.
+//!
+//! A [`Verifier`] is fed by the producers' outcomes ([`Verifier::acked`],
+//! [`Verifier::failed`], or their batch forms) and by the group's deliveries
+//! ([`Verifier::consumed`] / [`Verifier::consumed_value`] / [`Verifier::foreign`]).
+//! Several groups reading the same topic each see every record, so verification is per
+//! group: create one `Verifier` per group and hand every producer outcome to each.
+//!
+//! Producer outcomes and deliveries may arrive in any order (a consumer often sees a
+//! record before its producer sees the acknowledgement); everything is settled when
+//! [`Verifier::summary`] is called at the end of the run.
+//!
+//! The verifier is single-owner (`&mut self`). Tasks sharing one (the members of a group)
+//! should take its lock once per poll batch or produce response, not once per record.
+//!
+//! # What is counted
+//!
+//! * **lost**: acknowledged records this group never consumed. Split by where the
+//!   acknowledged offset lies relative to what the group consumed in that partition:
+//!   `before_start` (below the first offset it consumed, e.g. `auto.offset.reset=latest`),
+//!   `skipped` (inside the consumed range: the group passed over it, or the log lost it),
+//!   `unreached` (above the last offset consumed: the run ended with lag), and
+//!   `unknown_offset` (the ack carried no offset, e.g. `acks=0`).
+//! * **duplicates**: a (producer, partition, seq) consumed again, split into
+//!   `redelivered` (the same offset read again, e.g. after a rebalance with uncommitted
+//!   offsets) and `log_duplicates` (the record is in the log twice at different offsets,
+//!   e.g. a producer retry without idempotence).
+//! * **out_of_order**: a record consumed for the first time while a higher sequence of
+//!   the same producer in the same partition had already been consumed. Re-reads are
+//!   duplicates, not disorder.
+//! * **unacked_delivered**: consumed records never acknowledged (in flight at the end,
+//!   or failed on the producer side although the broker wrote them: `failed_delivered`).
+//!   Counted, not an error.
+//! * **foreign**: values without a valid kafkalab header, or from another run.
+//!
+//! # Memory
+//!
+//! Per (producer, partition) the verifier keeps range sets (consumed, acknowledged,
+//! failed sequences) and the offsets of acknowledged-but-not-yet-consumed runs; per
+//! partition the set of consumed offsets. In-order streams are one range each however
+//! long the run, so memory grows with the number of *gaps* (anomalies), not records.
+//! Each set is capped ([`VerifierConfig::max_ranges`]): past the cap the lowest gap is
+//! closed (its acknowledged records counted as lost at once) and the summary is marked
+//! `approximate`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use super::payload::{decode, PayloadHeader};
+use super::ranges::RangeSet;
+
+/// A run-wide partition number chosen by the caller. With one topic it is the Kafka
+/// partition index; with several topics the caller numbers (topic, partition) pairs.
+pub type PartitionId = u32;
+
+/// Limits and identity for one verifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierConfig {
+    /// The run id producers write into headers; other ids count as foreign.
+    pub run_id: u32,
+    /// Cap on ranges per tracked set (per stream and per partition).
+    pub max_ranges: usize,
+    /// Cap on acknowledged-not-consumed offset runs kept per stream (for the lost
+    /// breakdown and examples only; the lost count itself stays exact).
+    pub max_pending_runs: usize,
+    /// How many lost records to list in the summary.
+    pub lost_examples: usize,
+}
+
+impl VerifierConfig {
+    /// Defaults for `run_id`: 4096 ranges and pending runs per stream, 20 examples.
+    pub fn new(run_id: u32) -> Self {
+        Self {
+            run_id,
+            max_ranges: 4096,
+            max_pending_runs: 4096,
+            lost_examples: 20,
+        }
+    }
+}
+
+/// How one delivery was classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// First delivery, in order.
+    First,
+    /// First delivery, after a higher sequence of the same producer and partition.
+    OutOfOrder,
+    /// Again, from the same offset.
+    Redelivered,
+    /// Again, from another offset: the record is in the log twice.
+    LogDuplicate,
+    /// Not a record of this run.
+    Foreign,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        let x = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+fn stream_key(producer: u32, partition: PartitionId) -> u64 {
+    (u64::from(producer) << 32) | u64::from(partition)
+}
+
+/// Acknowledged, not yet consumed sequences with the offset of each run's first record
+/// (negative: unknown). Runs: start -> (end, offset of start).
+#[derive(Debug, Default)]
+struct PendingAcks {
+    runs: BTreeMap<u64, (u64, i64)>,
+    dropped: bool,
+}
+
+fn offset_at(run_start: u64, run_offset: i64, seq: u64) -> i64 {
+    if run_offset < 0 {
+        -1
+    } else {
+        run_offset.saturating_add(i64::try_from(seq - run_start).unwrap_or(i64::MAX))
+    }
+}
+
+impl PendingAcks {
+    fn add(&mut self, start: u64, end: u64, offset: i64, cap: usize) {
+        let offset = offset.max(-1);
+        if let Some((&ps, run)) = self.runs.range_mut(..start).next_back() {
+            if run.0 == start && offset_at(ps, run.1, start) == offset {
+                run.0 = end;
+                return;
+            }
+        }
+        if self.runs.len() >= cap {
+            self.dropped = true;
+            return;
+        }
+        self.runs.insert(start, (end, offset));
+    }
+
+    fn remove(&mut self, seq: u64, cap: usize) {
+        let Some((&s, &(e, off))) = self.runs.range(..=seq).next_back() else {
+            return;
+        };
+        if seq >= e {
+            return;
+        }
+        self.runs.remove(&s);
+        if s < seq {
+            self.runs.insert(s, (seq, off));
+        }
+        if seq + 1 < e {
+            self.runs.insert(seq + 1, (e, offset_at(s, off, seq + 1)));
+        }
+        if self.runs.len() > cap {
+            self.runs.pop_last();
+            self.dropped = true;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Stream {
+    consumed: RangeSet,
+    acked: RangeSet,
+    failed: RangeSet,
+    pending: PendingAcks,
+    max_seq: Option<u64>,
+    /// Acknowledged records in consumed-set gaps closed to bound memory.
+    lost_collapsed: u64,
+}
+
+#[derive(Debug, Default)]
+struct PartitionState {
+    offsets: RangeSet,
+    first_offset: Option<u64>,
+    last_offset: Option<u64>,
+    consumed: u64,
+    duplicates: u64,
+    redelivered: u64,
+    out_of_order: u64,
+    foreign: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    consumed: u64,
+    unique: u64,
+    duplicates: u64,
+    redelivered: u64,
+    log_duplicates: u64,
+    out_of_order: u64,
+    foreign: u64,
+    foreign_other_run: u64,
+    offset_conflicts: u64,
+    duplicate_acks: u64,
+    invalid_offsets: u64,
+}
+
+/// Where the lost records were, relative to what the group consumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostBreakdown {
+    /// Below the first offset the group consumed in the partition.
+    pub before_start: u64,
+    /// Inside the consumed offset range: passed over, or gone from the log.
+    pub skipped: u64,
+    /// Above the last offset consumed: the run ended before the group got there.
+    pub unreached: u64,
+    /// Offset not known (acks without offsets, or tracking capped).
+    pub unknown_offset: u64,
+}
+
+/// One lost record, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostRecord {
+    /// Producer instance.
+    pub producer: u32,
+    /// Partition.
+    pub partition: PartitionId,
+    /// Sequence within (producer, partition).
+    pub seq: u64,
+    /// Offset from the acknowledgement, if known.
+    pub offset: Option<i64>,
+}
+
+/// Per-partition results.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionVerification {
+    /// Partition.
+    pub partition: PartitionId,
+    /// Acknowledged records (all producers).
+    pub acked: u64,
+    /// Deliveries of this run's records (including duplicates).
+    pub consumed: u64,
+    /// Acknowledged, never consumed.
+    pub lost: u64,
+    /// Repeat deliveries.
+    pub duplicates: u64,
+    /// Of `duplicates`, re-reads of the same offset.
+    pub redelivered: u64,
+    /// First deliveries after a higher sequence.
+    pub out_of_order: u64,
+    /// Foreign values.
+    pub foreign: u64,
+    /// Lowest offset consumed.
+    pub first_offset: Option<i64>,
+    /// Highest offset consumed.
+    pub last_offset: Option<i64>,
+}
+
+/// The verification result of one consumer group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationSummary {
+    /// Consumer group.
+    pub group: String,
+    /// Distinct records acknowledged to producers.
+    pub acked: u64,
+    /// Distinct records the producers reported as failed.
+    pub failed: u64,
+    /// Deliveries of this run's records (including duplicates).
+    pub consumed: u64,
+    /// Distinct records consumed.
+    pub unique_consumed: u64,
+    /// Acknowledged records never consumed.
+    pub lost: u64,
+    /// Where the lost records were.
+    pub lost_breakdown: LostBreakdown,
+    /// Repeat deliveries of one (producer, partition, seq): `redelivered + log_duplicates`.
+    pub duplicates: u64,
+    /// Of `duplicates`, the same offset consumed again (consumer side, e.g. rebalance).
+    pub redelivered: u64,
+    /// Of `duplicates`, the same record at another offset (producer retry duplicate).
+    pub log_duplicates: u64,
+    /// First deliveries that arrived after a higher sequence of the same stream.
+    pub out_of_order: u64,
+    /// Consumed but never acknowledged (not an error).
+    pub unacked_delivered: u64,
+    /// Of `unacked_delivered`, records the producer reported failed.
+    pub failed_delivered: u64,
+    /// Values that are not records of this run (includes `foreign_other_run`).
+    pub foreign: u64,
+    /// kafkalab records written by another run.
+    pub foreign_other_run: u64,
+    /// A new record at an offset that had delivered another one: the log diverged
+    /// (e.g. truncation after an unclean leader election).
+    pub offset_conflicts: u64,
+    /// Acknowledgements repeated for the same record (a client bug if non-zero).
+    pub duplicate_acks: u64,
+    /// Deliveries with a negative offset (ignored for offset checks).
+    pub invalid_offsets: u64,
+    /// Memory caps were hit: counts are approximate.
+    pub approximate: bool,
+    /// Ranges held when the summary was taken (memory indicator).
+    pub tracked_ranges: u64,
+    /// Per partition, ascending.
+    pub partitions: Vec<PartitionVerification>,
+    /// The first lost records (by partition, producer, sequence).
+    pub lost_examples: Vec<LostRecord>,
+}
+
+/// Verifies the deliveries of one consumer group against the producers' outcomes.
+#[derive(Debug)]
+pub struct Verifier {
+    group: String,
+    config: VerifierConfig,
+    streams: FastMap<u64, Stream>,
+    partitions: FastMap<PartitionId, PartitionState>,
+    counters: Counters,
+    approximate: bool,
+    scratch: Vec<(u64, u64)>,
+}
+
+impl Verifier {
+    /// A verifier for `group`.
+    pub fn new(group: impl Into<String>, config: VerifierConfig) -> Self {
+        Self {
+            group: group.into(),
+            config,
+            streams: FastMap::default(),
+            partitions: FastMap::default(),
+            counters: Counters::default(),
+            approximate: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The consumer group verified.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
+    /// The producer learned that record `seq` was written at `offset` (negative when
+    /// the acknowledgement carries none, e.g. `acks=0`).
+    pub fn acked(&mut self, producer: u32, partition: PartitionId, seq: u64, offset: i64) {
+        self.acked_range(producer, partition, seq, 1, offset);
+    }
+
+    /// A produce batch was acknowledged: sequences `first_seq .. first_seq + count` at
+    /// offsets `base_offset ..` (one record per offset, as in one batch of one producer
+    /// for one partition; negative `base_offset` when unknown).
+    pub fn acked_range(
+        &mut self,
+        producer: u32,
+        partition: PartitionId,
+        first_seq: u64,
+        count: u64,
+        base_offset: i64,
+    ) {
+        let end = first_seq.saturating_add(count);
+        let cap = self.config.max_ranges;
+        let pending_cap = self.config.max_pending_runs;
+        let stream = self
+            .streams
+            .entry(stream_key(producer, partition))
+            .or_default();
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        stream
+            .acked
+            .for_each_gap(first_seq, end, |s, e| scratch.push((s, e)));
+        let mut newly = 0;
+        let Stream {
+            consumed,
+            acked,
+            pending,
+            ..
+        } = stream;
+        for &(s, e) in scratch.iter() {
+            newly += acked.insert_range(s, e);
+            consumed.for_each_gap(s, e, |gs, ge| {
+                pending.add(gs, ge, offset_at(first_seq, base_offset, gs), pending_cap);
+            });
+        }
+        self.counters.duplicate_acks += count - newly;
+        while stream.acked.range_count() > cap {
+            stream.acked.collapse_lowest_gap();
+            self.approximate = true;
+        }
+        if stream.pending.dropped {
+            self.approximate = true;
+        }
+    }
+
+    /// The producer gave up on record `seq` (error or delivery timeout).
+    pub fn failed(&mut self, producer: u32, partition: PartitionId, seq: u64) {
+        self.failed_range(producer, partition, seq, 1);
+    }
+
+    /// A batch `first_seq .. first_seq + count` failed.
+    pub fn failed_range(
+        &mut self,
+        producer: u32,
+        partition: PartitionId,
+        first_seq: u64,
+        count: u64,
+    ) {
+        let stream = self
+            .streams
+            .entry(stream_key(producer, partition))
+            .or_default();
+        stream
+            .failed
+            .insert_range(first_seq, first_seq.saturating_add(count));
+        while stream.failed.range_count() > self.config.max_ranges {
+            stream.failed.collapse_lowest_gap();
+            self.approximate = true;
+        }
+    }
+
+    /// The group consumed the record with `header` at `offset` of `partition`.
+    pub fn consumed(
+        &mut self,
+        partition: PartitionId,
+        offset: i64,
+        header: &PayloadHeader,
+    ) -> Delivery {
+        if header.run_id != self.config.run_id {
+            self.counters.foreign_other_run += 1;
+            return self.foreign(partition, offset);
+        }
+        let cap = self.config.max_ranges;
+        let pending_cap = self.config.max_pending_runs;
+        let part = self.partitions.entry(partition).or_default();
+        let new_offset = match u64::try_from(offset) {
+            Ok(o) => {
+                let new = part.offsets.insert(o);
+                part.first_offset = Some(part.first_offset.map_or(o, |f| f.min(o)));
+                part.last_offset = Some(part.last_offset.map_or(o, |l| l.max(o)));
+                while part.offsets.range_count() > cap {
+                    part.offsets.collapse_lowest_gap();
+                    self.approximate = true;
+                }
+                new
+            }
+            Err(_) => {
+                self.counters.invalid_offsets += 1;
+                true
+            }
+        };
+        part.consumed += 1;
+        self.counters.consumed += 1;
+        let stream = self
+            .streams
+            .entry(stream_key(header.producer, partition))
+            .or_default();
+        let seq = header.seq;
+        if stream.consumed.insert(seq) {
+            self.counters.unique += 1;
+            if !new_offset {
+                self.counters.offset_conflicts += 1;
+            }
+            stream.pending.remove(seq, pending_cap);
+            let behind = stream.max_seq.is_some_and(|m| seq < m);
+            stream.max_seq = Some(stream.max_seq.map_or(seq, |m| m.max(seq)));
+            while stream.consumed.range_count() > cap {
+                if let Some((gs, ge)) = stream.consumed.collapse_lowest_gap() {
+                    stream.lost_collapsed += stream.acked.count_within(gs, ge);
+                }
+                self.approximate = true;
+            }
+            if stream.pending.dropped {
+                self.approximate = true;
+            }
+            if behind {
+                self.counters.out_of_order += 1;
+                part.out_of_order += 1;
+                Delivery::OutOfOrder
+            } else {
+                Delivery::First
+            }
+        } else {
+            self.counters.duplicates += 1;
+            part.duplicates += 1;
+            if new_offset {
+                self.counters.log_duplicates += 1;
+                Delivery::LogDuplicate
+            } else {
+                self.counters.redelivered += 1;
+                part.redelivered += 1;
+                Delivery::Redelivered
+            }
+        }
+    }
+
+    /// Decodes `value` and records the delivery; returns the header when it is a
+    /// kafkalab record (of any run), e.g. to record end-to-end latency.
+    pub fn consumed_value(
+        &mut self,
+        partition: PartitionId,
+        offset: i64,
+        value: &[u8],
+    ) -> (Delivery, Option<PayloadHeader>) {
+        match decode(value) {
+            Some(h) => (self.consumed(partition, offset, &h), Some(h)),
+            None => (self.foreign(partition, offset), None),
+        }
+    }
+
+    /// The group consumed a value that is not a kafkalab record.
+    pub fn foreign(&mut self, partition: PartitionId, offset: i64) -> Delivery {
+        let cap = self.config.max_ranges;
+        let part = self.partitions.entry(partition).or_default();
+        if let Ok(o) = u64::try_from(offset) {
+            part.offsets.insert(o);
+            while part.offsets.range_count() > cap {
+                part.offsets.collapse_lowest_gap();
+                self.approximate = true;
+            }
+        }
+        part.foreign += 1;
+        self.counters.foreign += 1;
+        Delivery::Foreign
+    }
+
+    /// Ranges and runs currently held (a memory indicator).
+    pub fn tracked_ranges(&self) -> u64 {
+        let streams: usize = self
+            .streams
+            .values()
+            .map(|s| {
+                s.consumed.range_count()
+                    + s.acked.range_count()
+                    + s.failed.range_count()
+                    + s.pending.runs.len()
+            })
+            .sum();
+        let parts: usize = self
+            .partitions
+            .values()
+            .map(|p| p.offsets.range_count())
+            .sum();
+        (streams + parts) as u64
+    }
+
+    /// Settles everything fed so far (call at the end of the run).
+    pub fn summary(&self) -> VerificationSummary {
+        let c = self.counters;
+        let mut out = VerificationSummary {
+            group: self.group.clone(),
+            consumed: c.consumed,
+            unique_consumed: c.unique,
+            duplicates: c.duplicates,
+            redelivered: c.redelivered,
+            log_duplicates: c.log_duplicates,
+            out_of_order: c.out_of_order,
+            foreign: c.foreign,
+            foreign_other_run: c.foreign_other_run,
+            offset_conflicts: c.offset_conflicts,
+            duplicate_acks: c.duplicate_acks,
+            invalid_offsets: c.invalid_offsets,
+            approximate: self.approximate,
+            tracked_ranges: self.tracked_ranges(),
+            ..VerificationSummary::default()
+        };
+        let mut parts: BTreeMap<PartitionId, PartitionVerification> = self
+            .partitions
+            .iter()
+            .map(|(&p, st)| {
+                let as_i64 = |o: u64| i64::try_from(o).unwrap_or(i64::MAX);
+                (
+                    p,
+                    PartitionVerification {
+                        partition: p,
+                        consumed: st.consumed,
+                        duplicates: st.duplicates,
+                        redelivered: st.redelivered,
+                        out_of_order: st.out_of_order,
+                        foreign: st.foreign,
+                        first_offset: st.first_offset.map(as_i64),
+                        last_offset: st.last_offset.map(as_i64),
+                        ..PartitionVerification::default()
+                    },
+                )
+            })
+            .collect();
+        let mut keys: Vec<u64> = self.streams.keys().copied().collect();
+        // Partition first, then producer: examples and breakdown in a stable order.
+        keys.sort_unstable_by_key(|k| (k & 0xFFFF_FFFF, k >> 32));
+        for key in keys {
+            let Some(s) = self.streams.get(&key) else {
+                continue;
+            };
+            let producer = (key >> 32) as u32;
+            let partition = (key & 0xFFFF_FFFF) as PartitionId;
+            let lost = s.acked.count_not_in(&s.consumed) + s.lost_collapsed;
+            out.acked += s.acked.len();
+            out.failed += s.failed.len();
+            out.lost += lost;
+            out.unacked_delivered += s.consumed.count_not_in(&s.acked);
+            out.failed_delivered += s.failed.count_in(&s.consumed);
+            let pv = parts
+                .entry(partition)
+                .or_insert_with(|| PartitionVerification {
+                    partition,
+                    ..PartitionVerification::default()
+                });
+            pv.acked += s.acked.len();
+            pv.lost += lost;
+            let (first, last) = self
+                .partitions
+                .get(&partition)
+                .map_or((None, None), |p| (p.first_offset, p.last_offset));
+            let mut classified = 0;
+            for (&rs, &(re, ro)) in &s.pending.runs {
+                s.consumed.for_each_gap(rs, re, |gs, ge| {
+                    let n = ge - gs;
+                    let off = offset_at(rs, ro, gs);
+                    if out.lost_examples.len() < self.config.lost_examples {
+                        for seq in gs..ge.min(gs + self.config.lost_examples as u64) {
+                            if out.lost_examples.len() >= self.config.lost_examples {
+                                break;
+                            }
+                            let o = offset_at(rs, ro, seq);
+                            out.lost_examples.push(LostRecord {
+                                producer,
+                                partition,
+                                seq,
+                                offset: (o >= 0).then_some(o),
+                            });
+                        }
+                    }
+                    if off < 0 {
+                        return;
+                    }
+                    let lo = u64::try_from(off).unwrap_or(0);
+                    let hi = lo.saturating_add(n);
+                    let b = &mut out.lost_breakdown;
+                    match (first, last) {
+                        (Some(f), Some(l)) => {
+                            let before = hi.min(f).saturating_sub(lo);
+                            let after = hi.saturating_sub(lo.max(l + 1));
+                            b.before_start += before;
+                            b.unreached += after;
+                            b.skipped += n - before - after;
+                        }
+                        _ => b.unreached += n,
+                    }
+                    classified += n;
+                });
+            }
+            out.lost_breakdown.unknown_offset += lost.saturating_sub(classified);
+        }
+        out.partitions = parts.into_values().collect();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::payload::{PayloadFormat, HEADER_LEN};
+
+    const RUN: u32 = 77;
+
+    fn h(producer: u32, seq: u64) -> PayloadHeader {
+        PayloadHeader {
+            run_id: RUN,
+            producer,
+            seq,
+            intended_ns: 0,
+        }
+    }
+
+    fn verifier() -> Verifier {
+        Verifier::new("billing", VerifierConfig::new(RUN))
+    }
+
+    #[test]
+    fn clean_run() {
+        let mut v = verifier();
+        for seq in 0..1_000u64 {
+            let off = seq as i64;
+            // Alternate which side learns first.
+            if seq % 2 == 0 {
+                v.acked(0, 3, seq, off);
+                assert_eq!(v.consumed(3, off, &h(0, seq)), Delivery::First);
+            } else {
+                assert_eq!(v.consumed(3, off, &h(0, seq)), Delivery::First);
+                v.acked(0, 3, seq, off);
+            }
+        }
+        let s = v.summary();
+        assert_eq!(
+            (s.acked, s.consumed, s.unique_consumed),
+            (1_000, 1_000, 1_000)
+        );
+        assert_eq!((s.lost, s.duplicates, s.out_of_order), (0, 0, 0));
+        assert_eq!(
+            (s.unacked_delivered, s.foreign, s.duplicate_acks),
+            (0, 0, 0)
+        );
+        assert!(!s.approximate);
+        assert_eq!(s.partitions.len(), 1);
+        assert_eq!(s.partitions[0].first_offset, Some(0));
+        assert_eq!(s.partitions[0].last_offset, Some(999));
+        assert!(s.tracked_ranges <= 3, "in-order streams are one range each");
+        assert_eq!(s.group, "billing");
+    }
+
+    #[test]
+    fn lost_with_breakdown_and_examples() {
+        let mut v = verifier();
+        // Producer 0 -> partition 0, offsets = seq + 100. Records 0..5 were written
+        // before the group started (latest), 10..12 vanished, 20..30 not reached.
+        v.acked_range(0, 0, 0, 30, 100);
+        for seq in (5..10).chain(12..20) {
+            v.consumed(0, 100 + seq as i64, &h(0, seq));
+        }
+        // acks=0 on partition 1: no offsets known.
+        v.acked_range(1, 1, 0, 4, -1);
+        v.consumed(1, 0, &h(1, 0));
+        let s = v.summary();
+        assert_eq!(s.lost, 5 + 2 + 10 + 3);
+        assert_eq!(
+            s.lost_breakdown,
+            LostBreakdown {
+                before_start: 5,
+                skipped: 2,
+                unreached: 10,
+                unknown_offset: 3
+            }
+        );
+        assert_eq!(s.lost_examples.len(), 20);
+        assert_eq!(
+            s.lost_examples[0],
+            LostRecord {
+                producer: 0,
+                partition: 0,
+                seq: 0,
+                offset: Some(100)
+            }
+        );
+        assert_eq!(s.lost_examples[5].seq, 10);
+        assert_eq!(s.lost_examples[5].offset, Some(110));
+        assert_eq!((s.partitions[0].lost, s.partitions[0].acked), (17, 30));
+        assert_eq!((s.partitions[1].lost, s.partitions[1].acked), (3, 4));
+        assert_eq!(s.lost_examples[17].partition, 1);
+    }
+
+    #[test]
+    fn duplicates_redelivery_and_log_duplicates() {
+        let mut v = verifier();
+        for seq in 0..10u64 {
+            v.acked(0, 1, seq, seq as i64);
+            v.consumed(1, seq as i64, &h(0, seq));
+        }
+        // Rebalance: the new owner restarts from committed offset 6.
+        for seq in 6..10u64 {
+            assert_eq!(v.consumed(1, seq as i64, &h(0, seq)), Delivery::Redelivered);
+        }
+        // A producer retry wrote seq 9 again at offset 10.
+        assert_eq!(v.consumed(1, 10, &h(0, 9)), Delivery::LogDuplicate);
+        let s = v.summary();
+        assert_eq!((s.duplicates, s.redelivered, s.log_duplicates), (5, 4, 1));
+        assert_eq!(
+            (s.out_of_order, s.lost),
+            (0, 0),
+            "re-reads are not disorder"
+        );
+        assert_eq!(s.consumed, 15);
+        assert_eq!(s.unique_consumed, 10);
+        assert_eq!(s.partitions[0].redelivered, 4);
+    }
+
+    #[test]
+    fn out_of_order_counts_records_behind_the_highest() {
+        let mut v = verifier();
+        // In-flight reordering: batch [3,4] lands after batch [5].
+        let order = [0u64, 1, 2, 5, 3, 4, 6, 7];
+        for (off, &seq) in order.iter().enumerate() {
+            v.acked(0, 0, seq, off as i64);
+            v.consumed(0, off as i64, &h(0, seq));
+        }
+        // Another producer in the same partition is an independent stream.
+        v.consumed(0, 8, &h(1, 0));
+        let s = v.summary();
+        assert_eq!(s.out_of_order, 2);
+        assert_eq!((s.lost, s.duplicates), (0, 0));
+        // Duplicate of an out-of-order record is a duplicate, not more disorder.
+        v.consumed(0, 4, &h(0, 3));
+        let s = v.summary();
+        assert_eq!((s.out_of_order, s.duplicates, s.redelivered), (2, 1, 1));
+    }
+
+    #[test]
+    fn unacked_failed_foreign_and_conflicts() {
+        let mut v = verifier();
+        v.acked_range(0, 0, 0, 3, 0);
+        v.failed(0, 0, 3);
+        v.failed_range(0, 0, 4, 2);
+        // Seq 3 failed on the producer side but the broker wrote it; seq 6 still in
+        // flight at the end; 4..6 failed and never written (not lost).
+        for seq in [0u64, 1, 2, 3, 6] {
+            v.consumed(0, seq as i64, &h(0, seq));
+        }
+        assert_eq!(v.consumed_value(0, 7, b"plain text").0, Delivery::Foreign);
+        let other_run = PayloadHeader {
+            run_id: RUN + 1,
+            ..h(0, 0)
+        };
+        assert_eq!(v.consumed(0, 8, &other_run), Delivery::Foreign);
+        // Log truncated and rewritten: offset 2 now holds another record.
+        assert_eq!(v.consumed(0, 2, &h(1, 0)), Delivery::First);
+        v.acked(0, 0, 1, 1); // repeated ack
+        let s = v.summary();
+        assert_eq!((s.acked, s.failed, s.lost), (3, 3, 0));
+        assert_eq!((s.unacked_delivered, s.failed_delivered), (3, 1));
+        assert_eq!((s.foreign, s.foreign_other_run), (2, 1));
+        assert_eq!((s.offset_conflicts, s.duplicate_acks), (1, 1));
+        assert_eq!(s.partitions[0].foreign, 2);
+    }
+
+    #[test]
+    fn consumed_value_decodes() {
+        let mut v = verifier();
+        let format = PayloadFormat::new(HEADER_LEN + 10).expect("valid");
+        let mut buf = vec![0u8; format.record_size()];
+        let header = PayloadHeader {
+            intended_ns: 5,
+            ..h(2, 0)
+        };
+        format.encode_into(&mut buf, &header, b"z").expect("fits");
+        let (d, got) = v.consumed_value(4, 0, &buf);
+        assert_eq!((d, got), (Delivery::First, Some(header)));
+        assert_eq!(v.summary().unacked_delivered, 1);
+    }
+
+    #[test]
+    fn memory_stays_bounded_for_long_runs() {
+        let mut v = verifier();
+        // 200k records over 4 producers x 2 partitions, with local reordering windows
+        // and acks arriving in batches before or after consumption.
+        let mut offsets = [0i64; 2];
+        for block in 0..2_500u64 {
+            for p in 0..4u32 {
+                for part in 0..2u32 {
+                    let base = block * 10;
+                    let off = offsets[part as usize];
+                    offsets[part as usize] += 10;
+                    if block % 2 == 0 {
+                        v.acked_range(p, part, base, 10, off);
+                    }
+                    // Consume with the first half swapped behind the second.
+                    for i in (5..10).chain(0..5) {
+                        let seq = base + i;
+                        v.consumed(part, off + i as i64, &h(p, seq));
+                    }
+                    if block % 2 == 1 {
+                        v.acked_range(p, part, base, 10, off);
+                    }
+                }
+            }
+            assert!(
+                v.tracked_ranges() < 64,
+                "block {block}: {}",
+                v.tracked_ranges()
+            );
+        }
+        let s = v.summary();
+        assert_eq!(s.unique_consumed, 200_000);
+        assert_eq!((s.lost, s.duplicates), (0, 0));
+        assert_eq!(s.out_of_order, 2_500 * 8 * 5);
+        assert!(!s.approximate);
+    }
+
+    #[test]
+    fn caps_bound_pathological_gaps() {
+        let mut cfg = VerifierConfig::new(RUN);
+        cfg.max_ranges = 16;
+        cfg.max_pending_runs = 16;
+        let mut v = Verifier::new("g", cfg);
+        // Every other record is lost: without caps, one range per record.
+        for seq in 0..10_000u64 {
+            v.acked(0, 0, seq, seq as i64);
+            if seq % 2 == 0 {
+                v.consumed(0, seq as i64, &h(0, seq));
+            }
+        }
+        assert!(v.tracked_ranges() <= 4 * 17 + 1, "{}", v.tracked_ranges());
+        let s = v.summary();
+        assert!(s.approximate);
+        // Closed gaps are counted as lost when closed: the total stays right.
+        assert_eq!(s.lost, 5_000);
+        let b = s.lost_breakdown;
+        assert_eq!(
+            b.before_start + b.skipped + b.unreached + b.unknown_offset,
+            5_000
+        );
+    }
+}
