@@ -1,0 +1,605 @@
+//! Reading a scenario file: TOML syntax, structure, then the checks that need the whole
+//! file (references between sections, times within the run). Every error names
+//! `file:line:col` of the offending text and what was expected.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use super::duration::format_duration;
+use super::model::{EventKind, Located, Scenario, TargetKind};
+use super::suggest;
+
+/// Why a scenario could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read (or is not UTF-8).
+    #[error("{file}: cannot read the scenario: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid TOML.
+    #[error("{file}:{line}:{col}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    /// Valid TOML, but not a valid scenario.
+    #[error("{file}:{line}:{col}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+}
+
+impl ScenarioError {
+    /// The file name the error refers to.
+    pub fn file(&self) -> &str {
+        match self {
+            ScenarioError::Io { file, .. }
+            | ScenarioError::Syntax { file, .. }
+            | ScenarioError::Invalid { file, .. } => file,
+        }
+    }
+
+    /// 1-based line and column (in characters), when the error has a position.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            ScenarioError::Io { .. } => None,
+            ScenarioError::Syntax { line, col, .. } | ScenarioError::Invalid { line, col, .. } => {
+                Some((*line, *col))
+            }
+        }
+    }
+
+    /// What went wrong, without the position.
+    pub fn message(&self) -> String {
+        match self {
+            ScenarioError::Io { source, .. } => source.to_string(),
+            ScenarioError::Syntax { message, .. } | ScenarioError::Invalid { message, .. } => {
+                message.clone()
+            }
+        }
+    }
+}
+
+/// Reads and checks a scenario file. Errors name the path as given.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| ScenarioError::Io {
+        file: file.clone(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "not UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        ),
+    })?;
+    parse(&file, &text)
+}
+
+/// Parses and checks scenario text; `file_name` is used in errors and, without its
+/// directory and extension, as the default `name`.
+pub fn parse(file_name: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let at = |span: Option<Range<usize>>| line_col(text, span.map_or(0, |s| s.start));
+    // Syntax first, so that syntax and structure errors are told apart.
+    if let Err(e) = toml::from_str::<toml::Table>(text) {
+        let (line, col) = at(e.span());
+        return Err(ScenarioError::Syntax {
+            file: file_name.to_string(),
+            line,
+            col,
+            message: one_line(e.message()),
+        });
+    }
+    let mut scenario = toml::from_str::<Scenario>(text).map_err(|e| {
+        let (line, col) = at(e.span());
+        ScenarioError::Invalid {
+            file: file_name.to_string(),
+            line,
+            col,
+            message: rewrite_serde_message(e.message(), text, e.span()),
+        }
+    })?;
+    validate(&mut scenario, file_name).map_err(|(span, message)| {
+        let (line, col) = at(Some(span));
+        ScenarioError::Invalid {
+            file: file_name.to_string(),
+            line,
+            col,
+            message,
+        }
+    })?;
+    Ok(scenario)
+}
+
+/// 1-based line and column (counted in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut off = offset.min(text.len());
+    while !text.is_char_boundary(off) {
+        off -= 1;
+    }
+    let before = &text[..off];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+fn one_line(msg: &str) -> String {
+    msg.trim()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The names between backticks in a serde message.
+fn backticked(s: &str) -> Vec<&str> {
+    s.split('`').skip(1).step_by(2).collect()
+}
+
+/// serde's type names as a scenario author would say them.
+fn plain_type(s: &str) -> String {
+    match s.trim() {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)".into(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" | "bool" => "true or false".into(),
+        "a sequence" => "an array".into(),
+        "a string" => "a string".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Turns serde's and toml's wording into the scenario's: keys, not fields, with the
+/// expected keys listed and a suggestion for a misspelt one.
+fn rewrite_serde_message(msg: &str, text: &str, span: Option<Range<usize>>) -> String {
+    let msg = one_line(msg);
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let Some((key, after)) = rest.split_once('`') else {
+            return msg;
+        };
+        let expected = backticked(after);
+        if expected.is_empty() {
+            return format!("unknown key '{key}': this table takes no keys");
+        }
+        let mut out = format!(
+            "unknown key '{key}', expected one of: {}",
+            expected.join(", ")
+        );
+        let suggestion = suggest::did_you_mean(key, expected.iter().copied());
+        if !suggestion.is_empty() {
+            out.push_str(&suggestion);
+        } else if expected.contains(&"config") {
+            // `linger.ms = 5` written beside `topic = ...` instead of under `config`.
+            let written = span
+                .and_then(|s| text.get(s.start..))
+                .and_then(|rest| rest.lines().next())
+                .and_then(|line| line.split('=').next())
+                .map(str::trim)
+                .unwrap_or(key);
+            if written.contains('.') {
+                let written = written.trim_matches('"');
+                out.push_str(&format!(
+                    "; Kafka properties go under config, e.g. config = {{ \"{written}\" = ... }}"
+                ));
+            }
+        }
+        return out;
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let key = rest.split('`').next().unwrap_or(rest);
+        return format!("missing key '{key}'");
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some((found, expected)) = rest.rsplit_once(", expected ") {
+                return format!("expected {}, found {found}", plain_type(expected));
+            }
+        }
+    }
+    msg
+}
+
+type Fail = (Range<usize>, String);
+
+fn fail<T>(span: &Range<usize>, msg: impl Into<String>) -> Result<T, Fail> {
+    Err((span.clone(), msg.into()))
+}
+
+/// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+fn check_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a topic name cannot be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("'{name}' is not a valid topic name"));
+    }
+    if name.len() > 249 {
+        return Err(format!(
+            "topic name is {} characters long; Kafka allows at most 249",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name '{name}' contains '{c}'; Kafka allows only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+fn listed(names: &[&str]) -> String {
+    names.join(", ")
+}
+
+fn unknown_name(what: &str, name: &str, known: &[&str], section: &str) -> String {
+    let hint = suggest::did_you_mean(name, known.iter().copied());
+    if known.is_empty() {
+        format!("{what} '{name}' is not declared (no {section} are declared)")
+    } else if hint.is_empty() {
+        format!(
+            "{what} '{name}' is not declared in {section} (declared: {})",
+            listed(known)
+        )
+    } else {
+        format!("{what} '{name}' is not declared in {section}{hint}")
+    }
+}
+
+fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
+    if s.name.is_empty() {
+        s.name = Path::new(file_name)
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+    }
+
+    // Run length.
+    let duration = *s.duration;
+    if duration.is_zero() {
+        return fail(&s.duration.span, "duration must be above 0");
+    }
+    if *s.warmup >= duration {
+        return fail(
+            &s.warmup.span,
+            format!(
+                "warmup ({}) must be shorter than duration ({})",
+                format_duration(*s.warmup),
+                format_duration(duration)
+            ),
+        );
+    }
+
+    // Cluster.
+    let embedded = s.cluster.bootstrap.is_none();
+    if let Some(b) = &s.cluster.bootstrap {
+        if b.trim().is_empty() {
+            return fail(
+                &b.span,
+                "bootstrap is a list of host:port, e.g. \"kafka1:9092,kafka2:9092\"",
+            );
+        }
+    }
+
+    // Topics.
+    let mut topic_names: Vec<&str> = Vec::new();
+    for t in &s.topics {
+        check_topic_name(&t.name).or_else(|e| fail(&t.name.span, e))?;
+        if topic_names.contains(&t.name.as_str()) {
+            return fail(
+                &t.name.span,
+                format!("topic '{}' is declared twice", *t.name),
+            );
+        }
+        topic_names.push(&t.name);
+        if embedded && u32::from(*t.replication_factor) > s.cluster.brokers {
+            return fail(
+                &t.replication_factor.span,
+                format!(
+                    "replication_factor {} is more than the {} broker(s) of the embedded cluster \
+                     (set [cluster] brokers)",
+                    *t.replication_factor, s.cluster.brokers
+                ),
+            );
+        }
+    }
+
+    // Producers: default names, unique names, declared topics.
+    for (i, p) in s.producers.iter_mut().enumerate() {
+        if !p.name.is_from_file() && p.name.is_empty() {
+            p.name = Located::new(format!("p{i}"));
+        }
+    }
+    for (i, p) in s.producers.iter().enumerate() {
+        if p.name.is_from_file() {
+            if p.name.trim().is_empty() {
+                return fail(&p.name.span, "a producer name cannot be empty");
+            }
+            if p.name.contains('/') {
+                return fail(
+                    &p.name.span,
+                    format!(
+                        "producer name '{}' contains '/', which event targets use to pick an instance",
+                        *p.name
+                    ),
+                );
+            }
+        }
+        if let Some(other) = s
+            .producers
+            .iter()
+            .enumerate()
+            .find(|(j, o)| *j != i && o.name.value == p.name.value)
+        {
+            // Report at the name written in the file (a default name cannot be moved).
+            let span = if p.name.is_from_file() {
+                &p.name.span
+            } else {
+                &other.1.name.span
+            };
+            return fail(
+                span,
+                format!(
+                    "two producers are named '{}' (unnamed producers are called p0, p1, ... by position)",
+                    *p.name
+                ),
+            );
+        }
+        if !topic_names.contains(&p.topic.as_str()) {
+            return fail(
+                &p.topic.span,
+                unknown_name("topic", &p.topic, &topic_names, "[[topics]]"),
+            );
+        }
+    }
+
+    // Consumers: one of topic/topics, declared topics, member counts per group.
+    let mut members: BTreeMap<String, u64> = BTreeMap::new();
+    for c in s.consumers.iter_mut() {
+        if c.group.trim().is_empty() {
+            return fail(&c.group.span, "a consumer group name cannot be empty");
+        }
+        match c.topic.take() {
+            Some(t) if !c.topics.is_empty() => {
+                return fail(
+                    &t.span,
+                    "give either topic = \"x\" or topics = [\"x\", \"y\"], not both",
+                );
+            }
+            Some(t) => c.topics.push(t),
+            None => {}
+        }
+        if c.topics.is_empty() {
+            return fail(
+                &c.group.span,
+                format!(
+                    "consumers of group '{}' need topic = \"...\" or topics = [...]",
+                    *c.group
+                ),
+            );
+        }
+        for (i, t) in c.topics.iter().enumerate() {
+            if !topic_names.contains(&t.as_str()) {
+                return fail(
+                    &t.span,
+                    unknown_name("topic", t, &topic_names, "[[topics]]"),
+                );
+            }
+            if c.topics[..i].iter().any(|o| o.value == t.value) {
+                return fail(&t.span, format!("topic '{}' is listed twice", t.value));
+            }
+        }
+        *members.entry(c.group.value.clone()).or_default() += u64::from(c.count);
+    }
+    let group_names: Vec<String> = s.group_names().into_iter().map(String::from).collect();
+    let group_refs: Vec<&str> = group_names.iter().map(String::as_str).collect();
+    let producer_names: Vec<String> = s.producers.iter().map(|p| p.name.value.clone()).collect();
+    let producer_refs: Vec<&str> = producer_names.iter().map(String::as_str).collect();
+
+    // Events, in time order.
+    s.events.sort_by_key(|e| *e.at);
+    let mut gone: BTreeMap<(String, u32), (EventKind, Duration)> = BTreeMap::new();
+    for e in &s.events {
+        let kind = *e.kind;
+        let name = kind.as_str();
+        if *e.at >= duration {
+            return fail(
+                &e.at.span,
+                format!(
+                    "event at {} is not before the end of the run (duration = {})",
+                    format_duration(*e.at),
+                    format_duration(duration)
+                ),
+            );
+        }
+
+        // Fields that belong to other kinds.
+        match (&e.for_duration, kind.allows_for()) {
+            (Some(f), false) => {
+                return fail(&f.span, format!("'for' does not apply to {name}"));
+            }
+            (Some(f), true) if f.is_zero() => {
+                return fail(&f.span, "'for' must be above 0");
+            }
+            (None, _) if kind.needs_for() => {
+                return fail(
+                    &e.kind.span,
+                    format!("{name} needs a duration: for = \"15s\""),
+                );
+            }
+            _ => {}
+        }
+        match (&e.rate, kind == EventKind::SetRate) {
+            (Some(r), false) => return fail(&r.span, format!("'rate' does not apply to {name}")),
+            (None, true) => {
+                return fail(
+                    &e.kind.span,
+                    "set-rate needs the new rate: rate = 1000 (records/s) or \"max\"",
+                )
+            }
+            _ => {}
+        }
+        if let Some(c) = &e.count {
+            if kind != EventKind::AddConsumer {
+                return fail(&c.span, format!("'count' does not apply to {name}"));
+            }
+        }
+
+        // The target.
+        let target_kind = kind.target_kind();
+        let Some(target) = &e.target else {
+            let example = match target_kind {
+                TargetKind::Group => "target = \"billing\" (a consumer group)",
+                TargetKind::Member => "target = \"billing/0\" (member 0 of group billing)",
+                TargetKind::Producer => "target = \"p0\" (a producer's name)",
+                TargetKind::Broker => "target = 0 (a broker node id)",
+                TargetKind::Optional => continue,
+            };
+            return fail(&e.kind.span, format!("{name} needs a target: {example}"));
+        };
+        let t = &target.value;
+        let span = &target.span;
+        match target_kind {
+            TargetKind::Group | TargetKind::Member => {
+                let Some(count) = members.get(&t.name).copied() else {
+                    return fail(
+                        span,
+                        unknown_name("consumer group", &t.name, &group_refs, "[[consumers]]"),
+                    );
+                };
+                if target_kind == TargetKind::Group {
+                    if t.index.is_some() {
+                        return fail(
+                            span,
+                            format!(
+                                "{name} targets a group, not a member: target = \"{}\"",
+                                t.name
+                            ),
+                        );
+                    }
+                    members.insert(t.name.clone(), count + u64::from(e.count_or_one()));
+                    continue;
+                }
+                let Some(index) = t.index else {
+                    return fail(
+                        span,
+                        format!(
+                            "{name} targets one member: target = \"{}/0\" (members are numbered from 0)",
+                            t.name
+                        ),
+                    );
+                };
+                if u64::from(index) >= count {
+                    return fail(
+                        span,
+                        format!(
+                            "group '{}' has {count} member(s) at {} (numbered 0 to {}), so there is no member {index}",
+                            t.name,
+                            format_duration(*e.at),
+                            count.saturating_sub(1)
+                        ),
+                    );
+                }
+                if let Some((how, when)) = gone.get(&(t.name.clone(), index)) {
+                    return fail(
+                        span,
+                        format!(
+                            "member {t} is already gone ({} at {})",
+                            how.as_str(),
+                            format_duration(*when)
+                        ),
+                    );
+                }
+                if matches!(kind, EventKind::RemoveConsumer | EventKind::CrashConsumer) {
+                    gone.insert((t.name.clone(), index), (kind, *e.at));
+                }
+            }
+            TargetKind::Producer => {
+                let Some(p) = s.producers.iter().find(|p| p.name.value == t.name) else {
+                    return fail(
+                        span,
+                        unknown_name("producer", &t.name, &producer_refs, "[[producers]]"),
+                    );
+                };
+                if let Some(index) = t.index {
+                    if index >= p.count {
+                        return fail(
+                            span,
+                            format!(
+                                "producer '{}' has {} instance(s) (numbered 0 to {}), so there is no instance {index}",
+                                t.name,
+                                p.count,
+                                p.count - 1
+                            ),
+                        );
+                    }
+                }
+            }
+            TargetKind::Broker => {
+                if !embedded {
+                    return fail(
+                        &e.kind.span,
+                        format!(
+                            "{name} needs the embedded cluster, but [cluster] sets bootstrap \
+                             (a real cluster's brokers are not ours to stop)"
+                        ),
+                    );
+                }
+                let Some(id) = t.broker_id() else {
+                    return fail(
+                        span,
+                        format!("{name} targets a broker node id, e.g. target = 0; found \"{t}\""),
+                    );
+                };
+                if i64::from(id) >= i64::from(s.cluster.brokers) {
+                    return fail(
+                        span,
+                        format!(
+                            "there is no broker {id}: the embedded cluster has {} broker(s), node ids 0 to {}",
+                            s.cluster.brokers,
+                            s.cluster.brokers - 1
+                        ),
+                    );
+                }
+            }
+            TargetKind::Optional => {}
+        }
+    }
+
+    // Expectations that need something in the scenario.
+    for x in &s.expect {
+        if x.metric.as_str() == "detection_s"
+            && !s.events.iter().any(|e| {
+                matches!(
+                    *e.kind,
+                    EventKind::CrashConsumer | EventKind::FreezeConsumer
+                )
+            })
+        {
+            return fail(
+                &x.metric.span,
+                "detection_s measures the time from a crash-consumer or freeze-consumer event \
+                 to the group's rebalance, but this scenario has no such event",
+            );
+        }
+    }
+
+    Ok(())
+}

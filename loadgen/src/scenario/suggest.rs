@@ -1,0 +1,84 @@
+//! "Did you mean ...?" suggestions for misspelt keys, metric names and event kinds.
+
+/// Levenshtein distance over `char`s (insert, delete, substitute each cost 1).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The candidate closest to `input`, if it is close enough to be a plausible typo:
+/// within a third of the input's length (at least 2 edits), or a candidate that starts
+/// with the input (`crash` → `crash-consumer`). Ties go to the earlier candidate.
+pub(crate) fn closest<'a, I>(input: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let input_lc = input.to_ascii_lowercase();
+    let limit = (input_lc.chars().count() / 3).max(2);
+    let mut best: Option<(usize, &'a str)> = None;
+    for cand in candidates {
+        if cand == input {
+            continue;
+        }
+        let cand_lc = cand.to_ascii_lowercase();
+        let d = edit_distance(&input_lc, &cand_lc);
+        let prefix = input_lc.chars().count() >= 3 && cand_lc.starts_with(&input_lc);
+        if d > limit && !prefix {
+            continue;
+        }
+        // A prefix match ranks as if it were one edit away.
+        let score = if prefix { d.min(1) } else { d };
+        let better = match best {
+            None => true,
+            Some((s, _)) => score < s,
+        };
+        if better {
+            best = Some((score, cand));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// `"; did you mean 'x'?"` or an empty string.
+pub(crate) fn did_you_mean<'a, I>(input: &str, candidates: I) -> String
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    match closest(input, candidates) {
+        Some(c) => format!("; did you mean '{c}'?"),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_suggest_distance() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("rebalance", "rebalances"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn scenario_suggest_closest() {
+        let names = ["rebalances", "lost", "duplicates"];
+        assert_eq!(closest("rebalance", names), Some("rebalances"));
+        assert_eq!(closest("lots", names), Some("lost"));
+        assert_eq!(closest("throughput", names), None);
+        let kinds = ["add-consumer", "crash-consumer", "set-rate"];
+        assert_eq!(closest("crash", kinds), Some("crash-consumer"));
+        assert_eq!(closest("setrate", kinds), Some("set-rate"));
+    }
+}
