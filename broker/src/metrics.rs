@@ -172,8 +172,17 @@ pub const DOCS: &[MetricDoc] = &[
     ),
 ];
 
+/// Handles for one API, resolved once so the request path does no label lookups.
+#[derive(Clone)]
+pub struct ApiMetrics {
+    pub requests: IntCounter,
+    pub duration: Histogram,
+}
+
 #[derive(Clone)]
 pub struct BrokerMetrics {
+    /// Indexed by API key.
+    per_api: std::sync::Arc<Vec<Option<ApiMetrics>>>,
     pub requests: IntCounterVec,
     pub request_errors: IntCounterVec,
     pub request_duration: HistogramVec,
@@ -209,20 +218,35 @@ impl BrokerMetrics {
         let counter = |n: &str| IntCounter::with_opts(opts(n)).expect("valid metric");
         let gauge = |n: &str| IntGauge::with_opts(opts(n)).expect("valid metric");
         let gauge_vec = |n: &str| IntGaugeVec::new(opts(n), tp).expect("valid metric");
+        let requests = IntCounterVec::new(opts("kafkalab_broker_requests_total"), &["api"])
+            .expect("valid metric");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::from(opts("kafkalab_broker_request_duration_seconds"))
+                .buckets(latency_buckets()),
+            &["api"],
+        )
+        .expect("valid metric");
+        let mut per_api = Vec::new();
+        for (key, _, _) in crate::protocol::versions::all() {
+            let idx = key as usize;
+            if per_api.len() <= idx {
+                per_api.resize(idx + 1, None);
+            }
+            let label = crate::protocol::router::api_label(key);
+            per_api[idx] = Some(ApiMetrics {
+                requests: requests.with_label_values(&[label]),
+                duration: request_duration.with_label_values(&[label]),
+            });
+        }
         BrokerMetrics {
-            requests: IntCounterVec::new(opts("kafkalab_broker_requests_total"), &["api"])
-                .expect("valid metric"),
+            per_api: std::sync::Arc::new(per_api),
+            requests,
             request_errors: IntCounterVec::new(
                 opts("kafkalab_broker_request_errors_total"),
                 &["api", "error"],
             )
             .expect("valid metric"),
-            request_duration: HistogramVec::new(
-                HistogramOpts::from(opts("kafkalab_broker_request_duration_seconds"))
-                    .buckets(latency_buckets()),
-                &["api"],
-            )
-            .expect("valid metric"),
+            request_duration,
             bytes_in: counter("kafkalab_broker_bytes_in_total"),
             bytes_out: counter("kafkalab_broker_bytes_out_total"),
             records_in: counter("kafkalab_broker_records_in_total"),
@@ -271,6 +295,11 @@ impl BrokerMetrics {
         registry.register(Box::new(self.topics.clone()))?;
         registry.register(Box::new(self.partitions.clone()))?;
         Ok(())
+    }
+
+    /// Pre-resolved request counter and latency histogram of an API.
+    pub fn api(&self, key: kafka_protocol::messages::ApiKey) -> Option<&ApiMetrics> {
+        self.per_api.get(key as usize).and_then(Option::as_ref)
     }
 
     /// Counts a non-zero error code returned by `api`.

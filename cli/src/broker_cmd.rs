@@ -25,12 +25,24 @@ pub fn open_storage(config: &BrokerConfig) -> Arc<dyn Storage> {
     ))
 }
 
-pub async fn run(args: BrokerArgs) -> Result<(), String> {
+/// Loads the config, then runs the broker on a runtime sized by
+/// `kafkalab.worker.threads`.
+pub fn main(args: BrokerArgs) -> Result<(), String> {
     let (config, warnings) =
         BrokerConfig::load(args.config.as_deref(), &args.overrides).map_err(|e| e.to_string())?;
     for w in warnings {
         tracing::warn!("{w}");
     }
+    let threads = config.int("kafkalab.worker.threads").max(1) as usize;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(run(config))
+}
+
+async fn run(config: BrokerConfig) -> Result<(), String> {
     let storage = open_storage(&config);
     let log_dir = config.log_dir.clone();
     let node = config.node_id;

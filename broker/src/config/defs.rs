@@ -66,6 +66,12 @@ pub const BROKER: &[Def] = &[
         "Address given to clients in Metadata; defaults to the bound listener.",
     ),
     d(
+        "kafkalab.worker.threads",
+        Kind::Int { min: 1, max: 256 },
+        "1",
+        "Threads serving connections. One leaves the other core of a small lab machine to the clients; raise it for many busy connections.",
+    ),
+    d(
         "kafkalab.metrics.listener",
         Kind::Str,
         "127.0.0.1:9464",

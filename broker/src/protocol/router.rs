@@ -76,13 +76,10 @@ pub async fn handle(
     };
     let header =
         decode_request_header_from_buffer(&mut frame).map_err(|e| decode_err(e.to_string()))?;
-    let api_name = api_label(api);
-    broker.metrics.requests.with_label_values(&[api_name]).inc();
-    let timer = broker
-        .metrics
-        .request_duration
-        .with_label_values(&[api_name])
-        .start_timer();
+    let timer = broker.metrics.api(api).map(|m| {
+        m.requests.inc();
+        m.duration.start_timer()
+    });
 
     macro_rules! route {
         ($($key:ident => $req:ty, $handler:path;)*) => {
@@ -133,7 +130,9 @@ pub async fn handle(
         OffsetDelete => m::OffsetDeleteRequest, handlers::offset_delete::handle;
         ConsumerGroupHeartbeat => m::ConsumerGroupHeartbeatRequest, handlers::consumer_group_heartbeat::handle;
     };
-    timer.observe_duration();
+    if let Some(t) = timer {
+        t.observe_duration();
+    }
     out
 }
 
