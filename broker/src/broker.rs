@@ -200,7 +200,7 @@ impl Broker {
                 partitions += 1;
                 let idx = p.index.to_string();
                 let labels = [&*topic.name, idx.as_str()];
-                p.with_log(|log| {
+                p.inspect(|log| {
                     m.log_size
                         .with_label_values(&labels)
                         .set(log.size_bytes() as i64);

@@ -1,8 +1,10 @@
 //! One topic partition on this broker: its log plus the idempotent-producer state, behind
 //! one lock so the sequence check and the append are atomic.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
 use crate::producer_state::{ProducerStates, SeqCheck};
@@ -19,6 +21,64 @@ pub struct Partition {
 struct Inner {
     log: Box<dyn PartitionLog>,
     producers: ProducerStates,
+    tail: Tail,
+}
+
+/// The most recently appended batches, kept in memory so consumers reading at the head
+/// of the log (the common case) are served without touching the file.
+#[derive(Default)]
+struct Tail {
+    /// (base offset, next offset, batch bytes), in offset order.
+    batches: VecDeque<(i64, i64, Bytes)>,
+    bytes: usize,
+}
+
+/// Bytes of recent batches kept per partition.
+const TAIL_BYTES: usize = 256 * 1024;
+
+impl Tail {
+    fn push(&mut self, base: i64, next: i64, batch: Bytes) {
+        self.bytes += batch.len();
+        self.batches.push_back((base, next, batch));
+        while self.bytes > TAIL_BYTES && self.batches.len() > 1 {
+            if let Some((_, _, b)) = self.batches.pop_front() {
+                self.bytes -= b.len();
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.batches.clear();
+        self.bytes = 0;
+    }
+
+    /// Whole batches from the one containing `offset`, if the tail covers it.
+    fn read(&self, offset: i64, max_bytes: usize) -> Option<Bytes> {
+        let first = self.batches.front()?;
+        if offset < first.0 {
+            return None;
+        }
+        let start = self.batches.partition_point(|(_, next, _)| *next <= offset);
+        let mut picked = self.batches.range(start..);
+        let (_, _, one) = picked.next()?;
+        let mut total = one.len();
+        let more: Vec<&Bytes> = picked
+            .map(|(_, _, b)| b)
+            .take_while(|b| {
+                total += b.len();
+                total <= max_bytes
+            })
+            .collect();
+        if more.is_empty() {
+            return Some(one.clone());
+        }
+        let mut out = BytesMut::with_capacity(total);
+        out.extend_from_slice(one);
+        for b in more {
+            out.extend_from_slice(b);
+        }
+        Some(out.freeze())
+    }
 }
 
 /// Result of a successful produce to this partition.
@@ -61,7 +121,11 @@ impl Partition {
         Ok(Partition {
             topic,
             index,
-            inner: Mutex::new(Inner { log, producers }),
+            inner: Mutex::new(Inner {
+                log,
+                producers,
+                tail: Tail::default(),
+            }),
         })
     }
 
@@ -88,11 +152,27 @@ impl Partition {
         let mut stored = *header;
         stored.base_offset = info.base_offset;
         inner.producers.record(&stored);
+        inner.tail.push(
+            info.base_offset,
+            info.last_offset + 1,
+            Bytes::copy_from_slice(batch),
+        );
         Ok(Appended::New(info))
     }
 
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
-        self.inner.lock().log.read(offset, max_bytes)
+        let inner = self.inner.lock();
+        let (start, end) = (inner.log.log_start_offset(), inner.log.log_end_offset());
+        if offset >= start && offset < end {
+            if let Some(records) = inner.tail.read(offset, max_bytes) {
+                return Ok(ReadResult {
+                    records,
+                    log_start_offset: start,
+                    log_end_offset: end,
+                });
+            }
+        }
+        inner.log.read(offset, max_bytes)
     }
 
     /// (log start offset, log end offset).
@@ -101,8 +181,39 @@ impl Partition {
         (inner.log.log_start_offset(), inner.log.log_end_offset())
     }
 
-    /// Runs `f` with the log locked (ListOffsets, retention, metrics).
+    /// Runs `f` with the log locked, for changes (retention, deletion, config, flush);
+    /// the in-memory tail is dropped since the log may have changed under it.
     pub fn with_log<R>(&self, f: impl FnOnce(&mut dyn PartitionLog) -> R) -> R {
-        f(self.inner.lock().log.as_mut())
+        let mut inner = self.inner.lock();
+        inner.tail.clear();
+        f(inner.log.as_mut())
+    }
+
+    /// Runs `f` with read-only access to the log (ListOffsets, metrics).
+    pub fn inspect<R>(&self, f: impl FnOnce(&dyn PartitionLog) -> R) -> R {
+        f(self.inner.lock().log.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_serves_whole_batches_from_the_containing_one() {
+        let mut t = Tail::default();
+        t.push(0, 3, Bytes::from_static(b"aaa"));
+        t.push(3, 5, Bytes::from_static(b"bb"));
+        t.push(5, 9, Bytes::from_static(b"cccc"));
+        assert_eq!(t.read(4, 100).as_deref(), Some(&b"bbcccc"[..]));
+        assert_eq!(t.read(0, 4).as_deref(), Some(&b"aaa"[..]));
+        assert_eq!(
+            t.read(5, 1).as_deref(),
+            Some(&b"cccc"[..]),
+            "at least one batch"
+        );
+        assert_eq!(t.read(9, 10), None);
+        t.clear();
+        assert_eq!(t.read(4, 10), None);
     }
 }

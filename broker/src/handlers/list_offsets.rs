@@ -43,7 +43,7 @@ pub async fn handle(
                             .error("ListOffsets", errors::UNKNOWN_TOPIC_OR_PARTITION);
                         return resp.with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION);
                     };
-                    let found = partition.with_log(|log| match lp.timestamp {
+                    let found = partition.inspect(|log| match lp.timestamp {
                         LATEST => Ok(Some((log.log_end_offset(), -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                         MAX_TIMESTAMP => log.max_timestamp(),
