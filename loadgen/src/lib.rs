@@ -3,5 +3,6 @@
 //! on talking to kafkalab's own broker: only the Kafka protocol.
 
 pub mod client;
+pub mod engine;
 pub mod measure;
 pub mod scenario;

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::error::ClientError;
 
@@ -73,16 +73,21 @@ impl Connection {
         let (r, w) = stream.into_split();
         let (tx, rx) = mpsc::channel::<Outgoing>(1024);
         let inflight: Arc<Mutex<VecDeque<Pending>>> = Arc::default();
+        // The reader signals the writer when the socket is gone, so the connection
+        // stops reporting itself open and new requests fail at once.
+        let read_closed = Arc::new(Notify::new());
         tokio::spawn(write_loop(
             addr.to_string(),
             BufWriter::with_capacity(256 * 1024, w),
             rx,
             inflight.clone(),
+            read_closed.clone(),
         ));
         tokio::spawn(read_loop(
             addr.to_string(),
             BufReader::with_capacity(256 * 1024, r),
             inflight,
+            read_closed,
         ));
         let mut conn = Connection {
             addr: addr.to_string(),
@@ -222,9 +227,20 @@ async fn write_loop(
     mut w: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
     mut rx: mpsc::Receiver<Outgoing>,
     inflight: Arc<Mutex<VecDeque<Pending>>>,
+    read_closed: Arc<Notify>,
 ) {
     let mut next_id: i32 = 0;
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => return,
+            },
+            _ = read_closed.notified() => {
+                fail_all(&inflight, &addr, "connection closed by the peer");
+                return;
+            }
+        };
         let mut batch = vec![first];
         // Coalesce whatever else is queued into one write.
         while let Ok(more) = rx.try_recv() {
@@ -271,11 +287,22 @@ fn fail_all(inflight: &Mutex<VecDeque<Pending>>, addr: &str, message: &str) {
     }
 }
 
+/// Tells the writer that the reader has stopped, however it returns.
+struct NotifyOnDrop(Arc<Notify>);
+
+impl Drop for NotifyOnDrop {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
 async fn read_loop(
     addr: String,
     mut r: BufReader<tokio::net::tcp::OwnedReadHalf>,
     inflight: Arc<Mutex<VecDeque<Pending>>>,
+    read_closed: Arc<Notify>,
 ) {
+    let _closed = NotifyOnDrop(read_closed);
     loop {
         let len = match r.read_i32().await {
             Ok(n) if n >= 4 => n as usize,

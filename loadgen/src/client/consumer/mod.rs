@@ -1,1 +1,882 @@
 //! The consumer: fetcher, group membership with a background heartbeat (KIP-62), offsets.
+//!
+//! Behaves like the Java `KafkaConsumer` with the classic group protocol:
+//!
+//! - `subscribe()` + `poll()` joins the group; joining is driven by `poll()`, so a
+//!   member that stops polling does not take part in rebalances (the "stop the world"
+//!   pause lasts until every member has polled and rejoined, or the rebalance timeout,
+//!   `max.poll.interval.ms`, passes).
+//! - A background task heartbeats every `heartbeat.interval.ms` whatever the
+//!   application does; when the application has not called `poll()` within
+//!   `max.poll.interval.ms` it sends LeaveGroup and the member drops out; the next
+//!   `poll()` rejoins.
+//! - Eager assignors (`range`, `roundrobin`, `sticky`) revoke every partition before
+//!   rejoining; with only `cooperative-sticky` configured the member keeps its
+//!   partitions and only revokes those that move (KIP-429).
+//! - Offsets: OffsetFetch on assignment, `auto.offset.reset` when there is none,
+//!   `enable.auto.commit` every `auto.commit.interval.ms` from `poll()`, before a
+//!   revocation and on `close()`.
+//!
+//! [`Consumer::crash`] stops everything at once (no LeaveGroup, no commit): the group
+//! only notices after `session.timeout.ms`.
+
+pub mod assignor;
+pub mod fetcher;
+pub mod group;
+pub mod metrics;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use self::assignor::RebalanceProtocol;
+use self::fetcher::{FetchConfig, Fetcher, ResetPolicy};
+use self::group::{GroupConfig, GroupShared, JoinOutcome, Phase};
+pub use self::metrics::{ConsumerMetricsSnapshot, MetricDoc, DOCS};
+use super::cluster::Cluster;
+use super::config::{ClientConfig, Role, CONSUMER_DEFAULTS};
+use super::error::ClientError;
+
+/// One record as `poll()` returns it. Key and value share the fetched buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+}
+
+/// What happened to the consumer's group membership, with when it happened (the
+/// rebalance listener's callbacks, as events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerEvent {
+    /// A rejoin started (the member sends JoinGroup).
+    JoinStarted { at: Instant },
+    /// Partitions given up in a rebalance (`onPartitionsRevoked`): all of them before
+    /// an eager rejoin, only the moved ones under cooperative rebalancing, all on close.
+    Revoked {
+        partitions: Vec<(String, i32)>,
+        at: Instant,
+    },
+    /// Partitions received (`onPartitionsAssigned`): the whole assignment (eager) or
+    /// the added ones (cooperative).
+    Assigned {
+        partitions: Vec<(String, i32)>,
+        at: Instant,
+    },
+    /// Partitions lost without a chance to commit (`onPartitionsLost`): the session
+    /// expired, the generation was fenced, or the member left on poll timeout.
+    Lost {
+        partitions: Vec<(String, i32)>,
+        at: Instant,
+    },
+    /// The member left the group: `"max.poll.interval.ms exceeded"` or `"close"`.
+    LeftGroup { reason: &'static str, at: Instant },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    None,
+    Subscribed,
+    Manual,
+}
+
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
+
+pub struct Consumer {
+    cluster: Arc<Cluster>,
+    client_id: String,
+    group: Option<Arc<GroupShared>>,
+    fetcher: Fetcher,
+    mode: Mode,
+    subscription: Vec<String>,
+    protocol: RebalanceProtocol,
+    max_poll_records: usize,
+    auto_commit: bool,
+    auto_commit_interval: Duration,
+    next_auto_commit: Instant,
+    metadata_max_age: Duration,
+    next_metadata_check: Instant,
+    request_timeout: Duration,
+    retry_backoff: Duration,
+    heartbeat_task: Option<JoinHandle<()>>,
+    join_task: Option<JoinHandle<Result<JoinOutcome, ClientError>>>,
+    /// Generation of the current assignment (sent with owned partitions).
+    owned_generation: i32,
+    leader_counts: Option<BTreeMap<String, i32>>,
+    last_poll: Option<Instant>,
+    events: broadcast::Sender<ConsumerEvent>,
+    metrics: Arc<metrics::ConsumerMetrics>,
+    /// Async commits in flight.
+    background: JoinSet<()>,
+    offset_fetch_retry_at: Option<Instant>,
+}
+
+/// What woke a waiting poll.
+enum Wake {
+    Fetch(Option<fetcher::FetchResult>),
+    Join(Result<Result<JoinOutcome, ClientError>, JoinError>),
+    Other,
+}
+
+async fn join_wait(
+    task: &mut Option<JoinHandle<Result<JoinOutcome, ClientError>>>,
+) -> Result<Result<JoinOutcome, ClientError>, JoinError> {
+    match task {
+        Some(h) => h.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn group_wake(group: &Option<Arc<GroupShared>>) {
+    match group {
+        Some(g) => g.poll_wake.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Consumer {
+    /// Creates a consumer for `bootstrap` (`bootstrap.servers`); connects once to fail
+    /// fast on a wrong address.
+    pub async fn new(bootstrap: &str, config: ClientConfig) -> Result<Consumer, ClientError> {
+        // Re-validate as a consumer config (a producer config would read wrong keys).
+        let config = ClientConfig::new(Role::Consumer, &config.overrides())?;
+        let default_client_id = CONSUMER_DEFAULTS
+            .iter()
+            .find(|(k, _)| *k == "client.id")
+            .map_or("kafkalab-consumer", |(_, v)| *v);
+        let n = INSTANCES.fetch_add(1, Ordering::Relaxed) + 1;
+        let configured = config.get("client.id");
+        // As the Java client numbers unnamed consumers, so that metrics stay apart.
+        let client_id = if configured.is_empty() || configured == default_client_id {
+            format!("{default_client_id}-{n}")
+        } else {
+            configured
+        };
+        let group_id = config.get("group.id");
+        let group_id = (!group_id.trim().is_empty()).then(|| group_id.trim().to_string());
+        let protocol_setting = config.get("group.protocol");
+        if !protocol_setting.eq_ignore_ascii_case("classic") {
+            return Err(ClientError::Config(format!(
+                "group.protocol={protocol_setting}: this client implements the classic group protocol only"
+            )));
+        }
+        let strategies =
+            assignor::Strategy::parse_list(&config.get("partition.assignment.strategy"))
+                .map_err(ClientError::Config)?;
+        let protocol = assignor::rebalance_protocol(&strategies);
+        let reset = ResetPolicy::parse(&config.get("auto.offset.reset"))?;
+        let isolation = config.get("isolation.level");
+        let read_committed = match isolation.as_str() {
+            "read_uncommitted" => false,
+            "read_committed" => true,
+            other => {
+                return Err(ClientError::Config(format!(
+                    "isolation.level: expected read_uncommitted or read_committed, got '{other}'"
+                )))
+            }
+        };
+        let session_timeout_ms = config.int("session.timeout.ms");
+        let heartbeat_ms = config.int("heartbeat.interval.ms");
+        if heartbeat_ms >= session_timeout_ms {
+            return Err(ClientError::Config(format!(
+                "heartbeat.interval.ms ({heartbeat_ms}) must be lower than session.timeout.ms ({session_timeout_ms})"
+            )));
+        }
+        let max_poll_records = config.int("max.poll.records");
+        if max_poll_records < 1 {
+            return Err(ClientError::Config(format!(
+                "max.poll.records must be at least 1, got {max_poll_records}"
+            )));
+        }
+        let instance_id = config.get("group.instance.id");
+        let instance_id = (!instance_id.trim().is_empty()).then(|| instance_id.trim().to_string());
+        let request_timeout = config.ms("request.timeout.ms");
+        let retry_backoff = config.ms("retry.backoff.ms").max(Duration::from_millis(1));
+        let clamp_i32 = |v: i64| v.clamp(0, i32::MAX as i64) as i32;
+
+        let cluster = Cluster::new(bootstrap, &client_id);
+        cluster.any().await?;
+        let metrics = Arc::new(metrics::ConsumerMetrics::new(
+            &client_id,
+            group_id.as_deref().unwrap_or(""),
+        ));
+        let (events, _) = broadcast::channel(1024);
+        let group = group_id.map(|gid| {
+            Arc::new(GroupShared::new(
+                GroupConfig {
+                    group_id: gid,
+                    instance_id,
+                    session_timeout_ms: clamp_i32(session_timeout_ms),
+                    rebalance_timeout_ms: clamp_i32(config.int("max.poll.interval.ms")),
+                    heartbeat_interval: config
+                        .ms("heartbeat.interval.ms")
+                        .max(Duration::from_millis(1)),
+                    max_poll_interval: config.ms("max.poll.interval.ms"),
+                    request_timeout,
+                    retry_backoff,
+                    strategies,
+                },
+                cluster.clone(),
+                client_id.clone(),
+                events.clone(),
+                metrics.clone(),
+            ))
+        });
+        let fetcher = Fetcher::new(
+            cluster.clone(),
+            client_id.clone(),
+            FetchConfig {
+                min_bytes: clamp_i32(config.int("fetch.min.bytes")),
+                max_wait_ms: clamp_i32(config.int("fetch.max.wait.ms")),
+                max_bytes: clamp_i32(config.int("fetch.max.bytes")),
+                partition_max_bytes: clamp_i32(config.int("max.partition.fetch.bytes")),
+                read_committed,
+                request_timeout,
+                retry_backoff,
+                reset,
+            },
+            metrics.clone(),
+        );
+        let now = Instant::now();
+        let auto_commit_interval = config.ms("auto.commit.interval.ms");
+        Ok(Consumer {
+            cluster,
+            client_id,
+            group,
+            fetcher,
+            mode: Mode::None,
+            subscription: Vec::new(),
+            protocol,
+            max_poll_records: max_poll_records as usize,
+            auto_commit: config.bool("enable.auto.commit"),
+            auto_commit_interval,
+            next_auto_commit: now + auto_commit_interval,
+            metadata_max_age: config
+                .ms("metadata.max.age.ms")
+                .max(Duration::from_millis(100)),
+            next_metadata_check: now,
+            request_timeout,
+            retry_backoff,
+            heartbeat_task: None,
+            join_task: None,
+            owned_generation: -1,
+            leader_counts: None,
+            last_poll: None,
+            events,
+            metrics,
+            background: JoinSet::new(),
+            offset_fetch_retry_at: None,
+        })
+    }
+
+    /// The client id (also the `client_id` metric label).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Subscribes to `topics` (group management; needs `group.id`). The group is joined
+    /// by the next `poll()`; a changed subscription triggers a rejoin.
+    pub fn subscribe(&mut self, topics: &[String]) {
+        let mut t: Vec<String> = topics.to_vec();
+        t.sort();
+        t.dedup();
+        if self.mode == Mode::Manual {
+            self.fetcher.clear();
+        }
+        let changed = t != self.subscription;
+        self.subscription = t;
+        self.mode = Mode::Subscribed;
+        if let Some(g) = &self.group {
+            let mut st = g.state.lock();
+            if changed && st.phase != Phase::Unjoined {
+                st.rejoin_needed = true;
+            }
+        }
+    }
+
+    /// Assigns partitions manually: no group membership, no rebalances. Positions come
+    /// from the group's committed offsets when `group.id` is set, else from
+    /// `auto.offset.reset`.
+    pub async fn assign(&mut self, partitions: Vec<(String, i32)>) -> Result<(), ClientError> {
+        if self.mode == Mode::Subscribed {
+            return Err(ClientError::Other(
+                "subscribe() and assign() are mutually exclusive on one consumer".into(),
+            ));
+        }
+        self.mode = Mode::Manual;
+        let want: BTreeSet<(String, i32)> = partitions.into_iter().collect();
+        let have: BTreeSet<(String, i32)> = self.fetcher.assignment().into_iter().collect();
+        let removed: Vec<(String, i32)> = have.difference(&want).cloned().collect();
+        let added: Vec<(String, i32)> = want.difference(&have).cloned().collect();
+        self.fetcher.remove(&removed);
+        self.fetcher.add(&added, self.group.is_some());
+        let topics: BTreeSet<String> = want.iter().map(|(t, _)| t.clone()).collect();
+        if !topics.is_empty() {
+            self.cluster
+                .refresh(&topics.into_iter().collect::<Vec<_>>())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The partitions currently assigned, sorted.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.fetcher.assignment()
+    }
+
+    /// The member id while in a group.
+    pub fn member_id(&self) -> Option<String> {
+        let g = self.group.as_ref()?;
+        let st = g.state.lock();
+        (!st.member_id.is_empty()).then(|| st.member_id.clone())
+    }
+
+    /// The current generation (-1 when not a member).
+    pub fn generation(&self) -> i32 {
+        self.group
+            .as_ref()
+            .map_or(-1, |g| g.state.lock().generation)
+    }
+
+    /// Membership events (revoked, assigned, lost, join started, left).
+    pub fn events(&self) -> broadcast::Receiver<ConsumerEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn metrics(&self) -> ConsumerMetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// Registers this consumer's metrics (labelled with its client id and group).
+    pub fn register(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
+        metrics::register(&self.metrics, registry)
+    }
+
+    /// Stops heartbeating for `for_` (together with not polling: a process pause such
+    /// as a long GC or SIGSTOP). Past `session.timeout.ms` the coordinator evicts the
+    /// member; past `max.poll.interval.ms` the member leaves on its own when it wakes.
+    pub fn freeze_heartbeats(&self, for_: Duration) {
+        if let Some(g) = &self.group {
+            g.state.lock().frozen_until = Some(Instant::now() + for_);
+            g.hb_wake.notify_one();
+        }
+    }
+
+    /// The next offset to be returned for a partition, if known.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.fetcher.position(topic, partition)
+    }
+
+    /// Moves the position of an assigned partition.
+    pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.fetcher.seek(topic, partition, offset);
+    }
+
+    /// Returns up to `max.poll.records` records, waiting up to `timeout` for some. Also
+    /// joins / rejoins the group, commits automatically when due, and keeps the next
+    /// fetches in flight while the application processes these records.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ClientError> {
+        let start = Instant::now();
+        if let Some(prev) = self.last_poll {
+            self.metrics
+                .time_between_poll(start.saturating_duration_since(prev));
+        }
+        self.last_poll = Some(start);
+        if let Some(g) = &self.group {
+            g.state.lock().last_poll = start;
+        }
+        match self.mode {
+            Mode::None => {
+                return Err(ClientError::Other(
+                    "consumer is not subscribed to any topics or assigned any partitions".into(),
+                ))
+            }
+            Mode::Subscribed if self.group.is_none() => {
+                return Err(ClientError::Config(
+                    "subscribe() needs group.id (or use assign())".into(),
+                ))
+            }
+            _ => {}
+        }
+        let deadline = start + timeout;
+        loop {
+            while self.background.try_join_next().is_some() {}
+            if let Some(g) = &self.group {
+                if let Some(e) = g.state.lock().fatal.clone() {
+                    return Err(e);
+                }
+            }
+            if self.mode == Mode::Subscribed {
+                self.poll_group().await?;
+            }
+            self.maybe_auto_commit();
+            self.fetcher.refresh_metadata_if_needed().await;
+            self.update_positions().await?;
+            if let Some(e) = self.fetcher.take_error() {
+                return Err(e);
+            }
+            self.fetcher.drain_responses();
+            let records = self.fetcher.take(self.max_poll_records);
+            self.fetcher.send_fetches();
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(records);
+            }
+            // Wake for the next backoff or auto-commit that is still ahead.
+            let mut wake = deadline;
+            let offset_fetch = self
+                .offset_fetch_retry_at
+                .filter(|_| self.fetcher.has_need_committed());
+            let auto_commit =
+                (self.auto_commit && self.group.is_some()).then_some(self.next_auto_commit);
+            for t in [self.fetcher.next_retry(), offset_fetch, auto_commit]
+                .into_iter()
+                .flatten()
+            {
+                if t > now {
+                    wake = wake.min(t);
+                }
+            }
+            let w = tokio::select! {
+                r = self.fetcher.recv() => Wake::Fetch(r),
+                j = join_wait(&mut self.join_task) => Wake::Join(j),
+                _ = group_wake(&self.group) => Wake::Other,
+                _ = tokio::time::sleep_until(wake) => Wake::Other,
+            };
+            match w {
+                Wake::Fetch(Some(r)) => self.fetcher.handle(r),
+                Wake::Fetch(None) | Wake::Other => {}
+                Wake::Join(j) => {
+                    self.join_task = None;
+                    self.on_join_complete(j).await?;
+                }
+            }
+        }
+    }
+
+    /// Starts a join when needed, applies a finished one; never waits for a join in
+    /// progress (as Java's poll, so that cooperative members keep fetching).
+    async fn poll_group(&mut self) -> Result<(), ClientError> {
+        let Some(g) = self.group.clone() else {
+            return Ok(());
+        };
+        if self.join_task.as_ref().is_some_and(|h| h.is_finished()) {
+            if let Some(h) = self.join_task.take() {
+                let r = h.await;
+                self.on_join_complete(r).await?;
+            }
+        }
+        if self.join_task.is_some() {
+            return Ok(());
+        }
+        self.check_metadata(&g).await;
+        let (need, lost) = {
+            let st = g.state.lock();
+            (st.phase != Phase::Stable || st.rejoin_needed, st.lost)
+        };
+        if need {
+            self.start_join(&g, lost).await;
+        }
+        Ok(())
+    }
+
+    /// The leader watches the subscribed topics' partition counts (every
+    /// `metadata.max.age.ms`) and rejoins when they change, as the Java leader does.
+    async fn check_metadata(&mut self, g: &Arc<GroupShared>) {
+        let now = Instant::now();
+        let Some(counts) = &self.leader_counts else {
+            return;
+        };
+        if now < self.next_metadata_check || self.subscription.is_empty() {
+            return;
+        }
+        self.next_metadata_check = now + self.metadata_max_age;
+        let Ok(md) = self.cluster.refresh(&self.subscription).await else {
+            return;
+        };
+        let current: BTreeMap<String, i32> = self
+            .subscription
+            .iter()
+            .filter_map(|t| {
+                md.topics
+                    .get(t)
+                    .filter(|i| i.error_code == 0 && !i.partitions.is_empty())
+                    .map(|i| (t.clone(), i.partitions.len() as i32))
+            })
+            .collect();
+        if &current != counts {
+            tracing::info!(group = %g.cfg.group_id, "subscribed topics' partitions changed; rejoining");
+            g.state.lock().rejoin_needed = true;
+        } else if current.len() < self.subscription.len() {
+            // A subscribed topic does not exist (yet): look again soon, as Java keeps
+            // requesting metadata for unknown topics.
+            self.next_metadata_check = now + self.retry_backoff.max(Duration::from_millis(500));
+        }
+    }
+
+    async fn start_join(&mut self, g: &Arc<GroupShared>, lost: bool) {
+        let owned = self.fetcher.assignment();
+        let now = Instant::now();
+        // The JoinGroup reason (KIP-800), shown by the coordinator.
+        let reason = if lost {
+            "the member lost its generation (expired, fenced or left on poll timeout)"
+        } else if g.state.lock().phase == Phase::Unjoined {
+            "joining the group"
+        } else {
+            "rejoining: the group is rebalancing, the subscription changed or revoked partitions need reassignment"
+        };
+        if lost {
+            if !owned.is_empty() {
+                self.fetcher.clear();
+                self.emit(ConsumerEvent::Lost {
+                    partitions: owned,
+                    at: now,
+                });
+            }
+            self.owned_generation = -1;
+        } else if self.protocol == RebalanceProtocol::Eager && !owned.is_empty() {
+            if self.auto_commit {
+                if let Err(e) = self.commit_positions(None).await {
+                    tracing::warn!(group = %g.cfg.group_id, "auto-commit before revocation failed: {e}");
+                }
+            }
+            self.fetcher.clear();
+            self.emit(ConsumerEvent::Revoked {
+                partitions: owned,
+                at: Instant::now(),
+            });
+        }
+        {
+            let mut st = g.state.lock();
+            st.lost = false;
+            st.rejoin_needed = false;
+            st.phase = Phase::Joining;
+        }
+        if self.heartbeat_task.is_none() {
+            self.heartbeat_task = Some(tokio::spawn(group::heartbeat_loop(g.clone())));
+        }
+        self.emit(ConsumerEvent::JoinStarted { at: Instant::now() });
+        let keep = self.fetcher.assignment();
+        let generation = if keep.is_empty() {
+            -1
+        } else {
+            self.owned_generation
+        };
+        self.join_task = Some(tokio::spawn(group::join_group(
+            g.clone(),
+            self.subscription.clone(),
+            keep,
+            generation,
+            reason.to_string(),
+        )));
+    }
+
+    async fn on_join_complete(
+        &mut self,
+        r: Result<Result<JoinOutcome, ClientError>, JoinError>,
+    ) -> Result<(), ClientError> {
+        let Some(g) = self.group.clone() else {
+            return Ok(());
+        };
+        let out = match r {
+            Err(e) => {
+                tracing::warn!("join task ended: {e}");
+                let mut st = g.state.lock();
+                st.phase = Phase::Unjoined;
+                st.rejoin_needed = true;
+                return Ok(());
+            }
+            Ok(Err(e)) => {
+                let mut st = g.state.lock();
+                if st.phase == Phase::Joining {
+                    st.phase = Phase::Unjoined;
+                }
+                st.rejoin_needed = true;
+                return Err(e);
+            }
+            Ok(Ok(out)) => out,
+        };
+        let current = {
+            let st = g.state.lock();
+            st.phase == Phase::Stable
+                && st.generation == out.generation
+                && st.member_id == out.member_id
+        };
+        if !current {
+            // The membership was lost after the join completed (e.g. poll timeout):
+            // the next poll rejoins.
+            return Ok(());
+        }
+        let subscribed: BTreeSet<&str> = self.subscription.iter().map(String::as_str).collect();
+        let new: Vec<(String, i32)> = out
+            .assignment
+            .into_iter()
+            .filter(|(t, _)| {
+                let ok = subscribed.contains(t.as_str());
+                if !ok {
+                    tracing::warn!(topic = %t, "assigned a partition of a topic not subscribed to; ignored");
+                }
+                ok
+            })
+            .collect();
+        let owned = self.fetcher.assignment();
+        let added = assignor::difference(&new, &owned);
+        let revoked = assignor::difference(&owned, &new);
+        if !revoked.is_empty() {
+            // Cooperative: give up what moved (eager members own nothing by now).
+            if self.auto_commit {
+                if let Err(e) = self.commit_positions(Some(&revoked)).await {
+                    tracing::warn!(group = %g.cfg.group_id, "auto-commit of revoked partitions failed: {e}");
+                }
+            }
+            self.fetcher.remove(&revoked);
+            self.emit(ConsumerEvent::Revoked {
+                partitions: revoked,
+                at: Instant::now(),
+            });
+            // Second phase: rejoin so that the moved partitions can be assigned.
+            g.state.lock().rejoin_needed = true;
+        }
+        self.fetcher.add(&added, true);
+        self.owned_generation = out.generation;
+        self.leader_counts = out.leader_counts;
+        if let Some(counts) = &self.leader_counts {
+            let missing = counts.len() < self.subscription.len();
+            self.next_metadata_check = Instant::now()
+                + if missing {
+                    self.retry_backoff.max(Duration::from_millis(500))
+                } else {
+                    self.metadata_max_age
+                };
+        }
+        let assigned = if self.protocol == RebalanceProtocol::Cooperative {
+            added
+        } else {
+            new
+        };
+        self.emit(ConsumerEvent::Assigned {
+            partitions: assigned,
+            at: Instant::now(),
+        });
+        Ok(())
+    }
+
+    fn emit(&self, e: ConsumerEvent) {
+        let _ = self.events.send(e);
+    }
+
+    /// Looks up committed offsets for new partitions, then applies `auto.offset.reset`.
+    async fn update_positions(&mut self) -> Result<(), ClientError> {
+        let need = self.fetcher.need_committed();
+        let now = Instant::now();
+        if !need.is_empty() && self.offset_fetch_retry_at.is_none_or(|t| t <= now) {
+            match &self.group {
+                Some(g) => match group::fetch_committed(g, &need).await {
+                    Ok(c) => {
+                        self.offset_fetch_retry_at = None;
+                        // Partitions the coordinator did not mention have no offset.
+                        let mut all: Vec<(String, i32, i64)> = need
+                            .iter()
+                            .map(|(t, p)| {
+                                let o = c
+                                    .iter()
+                                    .find(|(ct, cp, _)| ct == t && cp == p)
+                                    .map_or(-1, |x| x.2);
+                                (t.clone(), *p, o)
+                            })
+                            .collect();
+                        all.sort();
+                        self.fetcher.set_committed(&all);
+                    }
+                    Err(e) if e.is_retriable() => {
+                        tracing::debug!("OffsetFetch failed: {e}");
+                        self.offset_fetch_retry_at = Some(now + self.retry_backoff);
+                    }
+                    Err(e) => return Err(e),
+                },
+                None => {
+                    let none: Vec<(String, i32, i64)> =
+                        need.into_iter().map(|(t, p)| (t, p, -1)).collect();
+                    self.fetcher.set_committed(&none);
+                }
+            }
+        }
+        if self.fetcher.needs_positions() {
+            self.fetcher.reset_positions().await?;
+        }
+        Ok(())
+    }
+
+    /// (generation, member id) to commit with: the group's in subscribe mode, none
+    /// (-1, "") for manually assigned partitions.
+    fn commit_identity(&self) -> (i32, String) {
+        match (&self.group, self.mode) {
+            (Some(g), Mode::Subscribed) => {
+                let st = g.state.lock();
+                (st.generation, st.member_id.clone())
+            }
+            _ => (-1, String::new()),
+        }
+    }
+
+    async fn commit_positions(&self, only: Option<&[(String, i32)]>) -> Result<(), ClientError> {
+        let Some(g) = &self.group else {
+            return Err(ClientError::Config(
+                "committing offsets needs group.id".into(),
+            ));
+        };
+        let mut offsets = self.fetcher.positions();
+        if let Some(only) = only {
+            offsets.retain(|(t, p, _)| only.iter().any(|(ot, op)| ot == t && op == p));
+        }
+        let (generation, member) = self.commit_identity();
+        group::commit_offsets(g, &offsets, generation, &member).await
+    }
+
+    /// Commits the positions of all assigned partitions (the offsets after the records
+    /// returned by poll) and waits for the result.
+    pub async fn commit_sync(&mut self) -> Result<(), ClientError> {
+        self.commit_positions(None).await
+    }
+
+    /// Commits the positions in the background; failures are logged.
+    pub fn commit_async(&mut self) {
+        let Some(g) = self.group.clone() else {
+            tracing::warn!("commit_async without group.id: ignored");
+            return;
+        };
+        let offsets = self.fetcher.positions();
+        if offsets.is_empty() {
+            return;
+        }
+        let (generation, member) = self.commit_identity();
+        self.background.spawn(async move {
+            if let Err(e) = group::commit_offsets(&g, &offsets, generation, &member).await {
+                tracing::warn!(group = %g.cfg.group_id, "async commit failed: {e}");
+            }
+        });
+    }
+
+    fn maybe_auto_commit(&mut self) {
+        if !self.auto_commit || self.group.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        if now < self.next_auto_commit {
+            return;
+        }
+        self.next_auto_commit = now + self.auto_commit_interval;
+        let stable = match (&self.group, self.mode) {
+            (Some(g), Mode::Subscribed) => g.state.lock().phase == Phase::Stable,
+            _ => true,
+        };
+        if stable {
+            self.commit_async();
+        }
+    }
+
+    /// Leaves cleanly: commits (with auto-commit), revokes, sends LeaveGroup (unless
+    /// static, `group.instance.id`), then stops.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        let mut result = Ok(());
+        if let Some(h) = self.join_task.take() {
+            h.abort();
+            // Its JoinGroup may be parked on the coordinator connection, and brokers
+            // answer one request at a time per connection: leave over a fresh one.
+            if let Some(g) = &self.group {
+                g.coordinator_unknown();
+            }
+        }
+        if let Some(g) = self.group.clone() {
+            let (phase, member) = {
+                let st = g.state.lock();
+                (st.phase, st.member_id.clone())
+            };
+            let active = self.mode == Mode::Manual || phase == Phase::Stable;
+            if self.auto_commit && active && !self.fetcher.assignment().is_empty() {
+                if let Err(e) = self.commit_positions(None).await {
+                    tracing::warn!(group = %g.cfg.group_id, "commit on close failed: {e}");
+                    result = Err(e);
+                }
+            }
+            if self.mode == Mode::Subscribed {
+                if let Some(h) = self.heartbeat_task.take() {
+                    h.abort();
+                }
+                let owned = self.fetcher.assignment();
+                if !owned.is_empty() {
+                    self.fetcher.clear();
+                    self.emit(ConsumerEvent::Revoked {
+                        partitions: owned,
+                        at: Instant::now(),
+                    });
+                }
+                if !g.is_static() && !member.is_empty() {
+                    if let Err(e) =
+                        group::leave_group(&g, &member, "the consumer is being closed").await
+                    {
+                        tracing::debug!(group = %g.cfg.group_id, "LeaveGroup on close failed: {e}");
+                    }
+                }
+                {
+                    let mut st = g.state.lock();
+                    st.phase = Phase::Unjoined;
+                    st.generation = -1;
+                    st.member_id.clear();
+                }
+                self.emit(ConsumerEvent::LeftGroup {
+                    reason: group::LEFT_CLOSE,
+                    at: Instant::now(),
+                });
+            }
+        }
+        // Let async commits finish (bounded).
+        let deadline = Instant::now() + self.request_timeout;
+        while !self.background.is_empty() {
+            match tokio::time::timeout_at(deadline, self.background.join_next()).await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.stop();
+        result
+    }
+
+    /// Stops everything at once, like `kill -9`: no LeaveGroup, no commit; connections
+    /// drop. The group notices after `session.timeout.ms`.
+    pub fn crash(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(h) = self.heartbeat_task.take() {
+            h.abort();
+        }
+        if let Some(h) = self.join_task.take() {
+            h.abort();
+        }
+        self.background.abort_all();
+        self.fetcher.shutdown();
+        if let Some(g) = &self.group {
+            g.coordinator_unknown();
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

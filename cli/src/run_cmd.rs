@@ -1,0 +1,162 @@
+//! `kafkalab run <scenario>`: the main job. Starts the embedded broker (unless
+//! `--bootstrap-server` points at a cluster), runs the scenario, prints the summary and
+//! writes the report; exits non-zero when an expectation fails.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use kafkalab_broker::clock::SystemClock;
+use kafkalab_broker::BrokerConfig;
+use kafkalab_loadgen::engine::{self, RunOptions};
+use kafkalab_loadgen::scenario;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML), e.g. scenarios/session-timeout.toml.
+    scenario: PathBuf,
+    /// Run against this Kafka cluster instead of the embedded broker.
+    #[arg(long = "bootstrap-server")]
+    bootstrap_server: Option<String>,
+    /// Seed for every random choice (default: the scenario's, else a fresh one).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where run reports are written.
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+}
+
+/// Exit status: 0 all expectations held, 1 one failed, 2 the run could not happen.
+pub fn main(args: RunArgs) -> u8 {
+    let scenario = match scenario::load(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kafkalab: {e}");
+            return 2;
+        }
+    };
+    let seed = args.seed.or(scenario.seed).unwrap_or_else(rand::random);
+    println!("kafkalab run {} — seed {seed}", scenario.name);
+    if !scenario.about.is_empty() {
+        println!("{}", scenario.about.trim());
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kafkalab: cannot start the async runtime: {e}");
+            return 2;
+        }
+    };
+    match runtime.block_on(run(scenario, args, seed)) {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            eprintln!("kafkalab: {e}");
+            2
+        }
+    }
+}
+
+async fn run(scenario: scenario::Scenario, args: RunArgs, seed: u64) -> Result<bool, String> {
+    let (now, stamp) = wall_clock();
+    let mut embedded = None;
+    let mut _log_dir = None;
+    let bootstrap = match args
+        .bootstrap_server
+        .clone()
+        .or_else(|| scenario.cluster.bootstrap.as_ref().map(|b| b.to_string()))
+    {
+        Some(b) => b,
+        None => {
+            if scenario.cluster.brokers > 1 {
+                return Err(format!(
+                    "{}: [cluster] brokers = {}: the embedded broker is single-node in this version (replication arrives with issue 5); use brokers = 1 or --bootstrap-server",
+                    args.scenario.display(),
+                    scenario.cluster.brokers
+                ));
+            }
+            let dir = tempfile::Builder::new()
+                .prefix("kafkalab-run-")
+                .tempdir()
+                .map_err(|e| format!("cannot create a log directory: {e}"))?;
+            let mut overrides = vec![
+                "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+                "kafkalab.metrics.listener=127.0.0.1:0".to_string(),
+                format!("log.dirs={}", dir.path().display()),
+            ];
+            overrides.extend(
+                scenario
+                    .cluster
+                    .broker
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}")),
+            );
+            let (config, warnings) = BrokerConfig::load(None, &overrides)
+                .map_err(|e| format!("{}: [cluster.broker]: {e}", args.scenario.display()))?;
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            let storage = crate::broker_cmd::open_storage(&config);
+            let running = kafkalab_broker::start(config, storage, Arc::new(SystemClock))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "embedded broker: kafka={} metrics={}",
+                running.kafka_addr,
+                running
+                    .metrics_addr
+                    .map_or("off".into(), |a| format!("http://{a}/metrics"))
+            );
+            let addr = running.kafka_addr.to_string();
+            embedded = Some(running);
+            _log_dir = Some(dir);
+            addr
+        }
+    };
+    let outcome = engine::run(
+        &scenario,
+        RunOptions {
+            bootstrap,
+            report_root: args.report_dir.clone(),
+            started_at: now,
+            stamp,
+            seed,
+            progress: true,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string());
+    if let Some(b) = embedded {
+        b.shutdown().await;
+    }
+    let outcome = outcome?;
+    print!("{}", outcome.summary);
+    Ok(outcome.passed)
+}
+
+/// (RFC 3339 UTC time, directory stamp) of now. The CLI is the one place that reads
+/// the wall clock for a run; the engine gets it as text.
+fn wall_clock() -> (String, String) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    (
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"),
+        format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}"),
+    )
+}

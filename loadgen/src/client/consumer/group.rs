@@ -1,0 +1,908 @@
+//! Group membership with the classic protocol: FindCoordinator, JoinGroup (with the
+//! MEMBER_ID_REQUIRED round trip), the leader's assignment, SyncGroup, and a background
+//! heartbeat task that runs independently of poll (KIP-62); plus the group's offset
+//! requests (OffsetCommit, OffsetFetch) and LeaveGroup.
+//!
+//! As in the Java client, joining is driven by `poll()` (a member that does not poll
+//! does not rejoin), while the heartbeat task keeps the session alive and enforces
+//! `max.poll.interval.ms`: when the application has not polled for that long it sends
+//! LeaveGroup and drops out, and the next poll rejoins.
+//!
+//! The group traffic uses its own connection to the coordinator, apart from the fetch
+//! connections: brokers answer one request at a time per connection, so a long-polling
+//! Fetch must not hold up a heartbeat (Java does the same).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::{
+    ApiKey, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
+    OffsetFetchRequest, SyncGroupRequest, TopicName,
+};
+use kafka_protocol::protocol::{Request, StrBytes};
+use parking_lot::Mutex;
+use tokio::sync::{broadcast, Notify};
+use tokio::time::Instant;
+
+use super::assignor::{self, Member, Strategy, Subscription, TopicPartition};
+use super::metrics::ConsumerMetrics;
+use super::ConsumerEvent;
+use crate::client::cluster::Cluster;
+use crate::client::connection::Connection;
+use crate::client::error::ClientError;
+
+/// Kafka error codes the membership logic acts on.
+pub(crate) mod code {
+    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    pub const NOT_COORDINATOR: i16 = 16;
+    pub const ILLEGAL_GENERATION: i16 = 22;
+    pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    pub const MEMBER_ID_REQUIRED: i16 = 79;
+    pub const FENCED_INSTANCE_ID: i16 = 82;
+    pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+}
+
+fn is_coordinator_error(c: i16) -> bool {
+    matches!(
+        c,
+        code::COORDINATOR_LOAD_IN_PROGRESS
+            | code::COORDINATOR_NOT_AVAILABLE
+            | code::NOT_COORDINATOR
+    )
+}
+
+/// The reason a member left the group, as [`ConsumerEvent::LeftGroup`] reports it.
+pub const LEFT_POLL_TIMEOUT: &str = "max.poll.interval.ms exceeded";
+pub const LEFT_CLOSE: &str = "close";
+
+#[derive(Debug, Clone)]
+pub(crate) struct GroupConfig {
+    pub group_id: String,
+    pub instance_id: Option<String>,
+    pub session_timeout_ms: i32,
+    /// `max.poll.interval.ms`, sent as the rebalance timeout.
+    pub rebalance_timeout_ms: i32,
+    pub heartbeat_interval: Duration,
+    pub max_poll_interval: Duration,
+    pub request_timeout: Duration,
+    pub retry_backoff: Duration,
+    pub strategies: Vec<Strategy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Not a member (never joined, or the generation was lost / the member left).
+    Unjoined,
+    /// JoinGroup / SyncGroup in progress.
+    Joining,
+    /// Has a generation and an assignment; heartbeating.
+    Stable,
+}
+
+#[derive(Debug)]
+pub(crate) struct Membership {
+    pub member_id: String,
+    pub generation: i32,
+    pub phase: Phase,
+    /// The coordinator (or the consumer itself) asked for a rejoin.
+    pub rejoin_needed: bool,
+    /// The generation was lost since the last assignment (expired, fenced by a newer
+    /// generation, or left on poll timeout): partitions are lost, not revoked.
+    pub lost: bool,
+    pub fatal: Option<ClientError>,
+    pub last_poll: Instant,
+    pub frozen_until: Option<Instant>,
+}
+
+impl Membership {
+    fn reset(&mut self, keep_member_id: bool) {
+        self.phase = Phase::Unjoined;
+        self.generation = -1;
+        if !keep_member_id {
+            self.member_id.clear();
+        }
+        self.lost = true;
+        self.rejoin_needed = true;
+    }
+}
+
+/// State shared by the consumer and its heartbeat and join tasks.
+pub(crate) struct GroupShared {
+    pub cfg: GroupConfig,
+    pub cluster: Arc<Cluster>,
+    pub client_id: String,
+    pub state: Mutex<Membership>,
+    coordinator: Mutex<Option<Connection>>,
+    lookup: tokio::sync::Mutex<()>,
+    /// Wakes the heartbeat task (new generation, freeze).
+    pub hb_wake: Notify,
+    /// Wakes a waiting poll (rejoin needed, fatal error).
+    pub poll_wake: Notify,
+    pub events: broadcast::Sender<ConsumerEvent>,
+    pub metrics: Arc<ConsumerMetrics>,
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+impl GroupShared {
+    pub fn new(
+        cfg: GroupConfig,
+        cluster: Arc<Cluster>,
+        client_id: String,
+        events: broadcast::Sender<ConsumerEvent>,
+        metrics: Arc<ConsumerMetrics>,
+    ) -> GroupShared {
+        GroupShared {
+            cfg,
+            cluster,
+            client_id,
+            state: Mutex::new(Membership {
+                member_id: String::new(),
+                generation: -1,
+                phase: Phase::Unjoined,
+                rejoin_needed: false,
+                lost: false,
+                fatal: None,
+                last_poll: Instant::now(),
+                frozen_until: None,
+            }),
+            coordinator: Mutex::new(None),
+            lookup: tokio::sync::Mutex::new(()),
+            hb_wake: Notify::new(),
+            poll_wake: Notify::new(),
+            events,
+            metrics,
+        }
+    }
+
+    pub fn emit(&self, e: ConsumerEvent) {
+        let _ = self.events.send(e);
+    }
+
+    /// The dedicated connection to the group coordinator (FindCoordinator when unknown).
+    pub async fn coordinator(&self) -> Result<Connection, ClientError> {
+        if let Some(c) = self.coordinator.lock().clone().filter(|c| c.is_open()) {
+            return Ok(c);
+        }
+        let _g = self.lookup.lock().await;
+        if let Some(c) = self.coordinator.lock().clone().filter(|c| c.is_open()) {
+            return Ok(c);
+        }
+        let found = self
+            .cluster
+            .coordinator(&self.cfg.group_id, self.cfg.request_timeout)
+            .await?;
+        let conn = Connection::connect(&found.addr, &self.client_id).await?;
+        *self.coordinator.lock() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    pub fn coordinator_unknown(&self) {
+        *self.coordinator.lock() = None;
+    }
+
+    /// Sends to the coordinator with a timeout; a lost connection forgets it.
+    async fn send<R: Request>(
+        &self,
+        req: R,
+        timeout: Duration,
+    ) -> Result<R::Response, ClientError> {
+        let conn = self.coordinator().await?;
+        let r = tokio::time::timeout(timeout, conn.send(req))
+            .await
+            .unwrap_or(Err(ClientError::Timeout(timeout)));
+        if matches!(
+            r,
+            Err(ClientError::Disconnected { .. }) | Err(ClientError::Timeout(_))
+        ) {
+            self.coordinator_unknown();
+        }
+        r
+    }
+
+    /// Whether the member is statically configured (`group.instance.id`).
+    pub fn is_static(&self) -> bool {
+        self.cfg.instance_id.is_some()
+    }
+
+    fn fatal(&self, e: ClientError) -> ClientError {
+        self.state.lock().fatal = Some(e.clone());
+        self.poll_wake.notify_one();
+        e
+    }
+}
+
+/// A completed join: the new generation and this member's assignment.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinOutcome {
+    pub generation: i32,
+    pub member_id: String,
+    pub assignment: Vec<TopicPartition>,
+    /// The partition counts the leader assigned from (None on followers).
+    pub leader_counts: Option<BTreeMap<String, i32>>,
+}
+
+/// Joins the group and syncs, retrying through coordinator moves and concurrent
+/// rebalances; returns the assignment. `owned` / `owned_generation`: what the member
+/// keeps while rejoining (cooperative) and since when.
+pub(crate) async fn join_group(
+    g: Arc<GroupShared>,
+    topics: Vec<String>,
+    owned: Vec<TopicPartition>,
+    owned_generation: i32,
+    reason: String,
+) -> Result<JoinOutcome, ClientError> {
+    let started = Instant::now();
+    let cfg = &g.cfg;
+    let metadata = assignor::encode_subscription(&Subscription {
+        topics: topics.clone(),
+        owned,
+        generation: owned_generation,
+        user_data: None,
+        rack_id: None,
+        version: assignor::PROTOCOL_VERSION,
+    });
+    let join_timeout = cfg.request_timeout.max(
+        Duration::from_millis(cfg.rebalance_timeout_ms.max(0) as u64) + Duration::from_secs(5),
+    );
+    loop {
+        let member_id = g.state.lock().member_id.clone();
+        let conn = match g.coordinator().await {
+            Ok(c) => c,
+            Err(e) if e.is_retriable() => {
+                tracing::debug!(group = %cfg.group_id, "coordinator lookup failed: {e}");
+                tokio::time::sleep(cfg.retry_backoff).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let v = conn.version(ApiKey::JoinGroup).unwrap_or(0);
+        let mut req = JoinGroupRequest::default()
+            .with_group_id(GroupId(s(&cfg.group_id)))
+            .with_session_timeout_ms(cfg.session_timeout_ms)
+            .with_rebalance_timeout_ms(cfg.rebalance_timeout_ms)
+            .with_member_id(s(&member_id))
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(
+                cfg.strategies
+                    .iter()
+                    .map(|st| {
+                        JoinGroupRequestProtocol::default()
+                            .with_name(StrBytes::from_static_str(st.name()))
+                            .with_metadata(metadata.clone())
+                    })
+                    .collect(),
+            );
+        if let Some(i) = &cfg.instance_id {
+            if v < 5 {
+                return Err(g.fatal(ClientError::Other(format!(
+                    "group.instance.id needs JoinGroup v5+, the coordinator {} speaks v{v}",
+                    conn.addr
+                ))));
+            }
+            req = req.with_group_instance_id(Some(s(i)));
+        }
+        if v >= 8 {
+            req = req.with_reason(Some(s(&reason)));
+        }
+        let resp = match g.send(req, join_timeout).await {
+            Ok(r) => r,
+            Err(e) if e.is_retriable() => {
+                tracing::debug!(group = %cfg.group_id, "JoinGroup failed: {e}");
+                tokio::time::sleep(cfg.retry_backoff).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match resp.error_code {
+            0 => {}
+            code::MEMBER_ID_REQUIRED => {
+                g.state.lock().member_id = resp.member_id.to_string();
+                continue;
+            }
+            code::UNKNOWN_MEMBER_ID => {
+                g.state.lock().member_id.clear();
+                continue;
+            }
+            code::REBALANCE_IN_PROGRESS | code::ILLEGAL_GENERATION => {
+                tokio::time::sleep(cfg.retry_backoff).await;
+                continue;
+            }
+            c if is_coordinator_error(c) => {
+                g.coordinator_unknown();
+                tokio::time::sleep(cfg.retry_backoff).await;
+                continue;
+            }
+            code::FENCED_INSTANCE_ID => {
+                return Err(g.fatal(ClientError::kafka(
+                    code::FENCED_INSTANCE_ID,
+                    Some(format!(
+                        "another consumer with group.instance.id {} joined the group",
+                        cfg.instance_id.as_deref().unwrap_or_default()
+                    )),
+                )));
+            }
+            c => return Err(ClientError::kafka(c, None)),
+        }
+        let member_id = resp.member_id.to_string();
+        let generation = resp.generation_id;
+        let protocol = resp
+            .protocol_name
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        {
+            let mut st = g.state.lock();
+            st.member_id = member_id.clone();
+            st.generation = generation;
+        }
+        let mut leader_counts = None;
+        let assignments = if resp.leader.as_str() == member_id && !resp.skip_assignment {
+            match leader_assign(&g, &protocol, &resp.members).await {
+                Ok((a, counts)) => {
+                    leader_counts = Some(counts);
+                    a
+                }
+                Err(e) if e.is_retriable() => {
+                    tracing::debug!(group = %cfg.group_id, "leader assignment failed: {e}");
+                    tokio::time::sleep(cfg.retry_backoff).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            Vec::new()
+        };
+        let mut sync = SyncGroupRequest::default()
+            .with_group_id(GroupId(s(&cfg.group_id)))
+            .with_generation_id(generation)
+            .with_member_id(s(&member_id))
+            .with_assignments(assignments);
+        let sv = conn.version(ApiKey::SyncGroup).unwrap_or(0);
+        if sv >= 3 {
+            sync = sync.with_group_instance_id(cfg.instance_id.as_deref().map(s));
+        }
+        if sv >= 5 {
+            sync = sync
+                .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+                .with_protocol_name(Some(s(&protocol)));
+        }
+        let resp = match g.send(sync, join_timeout).await {
+            Ok(r) => r,
+            Err(e) if e.is_retriable() => {
+                tokio::time::sleep(cfg.retry_backoff).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match resp.error_code {
+            0 => {}
+            code::REBALANCE_IN_PROGRESS | code::ILLEGAL_GENERATION => continue,
+            code::UNKNOWN_MEMBER_ID => {
+                g.state.lock().member_id.clear();
+                continue;
+            }
+            c if is_coordinator_error(c) => {
+                g.coordinator_unknown();
+                tokio::time::sleep(cfg.retry_backoff).await;
+                continue;
+            }
+            code::FENCED_INSTANCE_ID => {
+                return Err(g.fatal(ClientError::kafka(code::FENCED_INSTANCE_ID, None)));
+            }
+            c => return Err(ClientError::kafka(c, None)),
+        }
+        let assignment = assignor::decode_assignment(&resp.assignment)
+            .map_err(|e| ClientError::Protocol(format!("cannot decode the assignment: {e}")))?;
+        {
+            let mut st = g.state.lock();
+            st.member_id = member_id.clone();
+            st.generation = generation;
+            st.phase = Phase::Stable;
+        }
+        g.metrics.rebalance(started.elapsed());
+        g.hb_wake.notify_one();
+        tracing::debug!(
+            group = %cfg.group_id,
+            member = %member_id,
+            generation,
+            partitions = assignment.len(),
+            "joined"
+        );
+        return Ok(JoinOutcome {
+            generation,
+            member_id,
+            assignment,
+            leader_counts,
+        });
+    }
+}
+
+/// The leader's part: decode the members' subscriptions, look up partition counts and
+/// run the selected assignor.
+async fn leader_assign(
+    g: &GroupShared,
+    protocol: &str,
+    members: &[JoinGroupResponseMember],
+) -> Result<(Vec<SyncGroupRequestAssignment>, BTreeMap<String, i32>), ClientError> {
+    let strategy = Strategy::parse(protocol).ok_or_else(|| {
+        ClientError::Other(format!("the group selected unknown assignor '{protocol}'"))
+    })?;
+    let mut decoded = Vec::with_capacity(members.len());
+    let mut version = assignor::PROTOCOL_VERSION;
+    for m in members {
+        let sub = match assignor::decode_subscription(&m.metadata) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(member = %m.member_id.as_str(), "unreadable subscription: {e}");
+                Subscription::default()
+            }
+        };
+        version = version.min(sub.version.max(0));
+        decoded.push(Member {
+            member_id: m.member_id.to_string(),
+            instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
+            subscription: sub,
+        });
+    }
+    let mut topics: Vec<String> = decoded
+        .iter()
+        .flat_map(|m| m.subscription.topics.iter().cloned())
+        .collect();
+    topics.sort();
+    topics.dedup();
+    let mut counts = BTreeMap::new();
+    if !topics.is_empty() {
+        let md = g.cluster.refresh(&topics).await?;
+        for t in &topics {
+            if let Some(info) = md.topics.get(t) {
+                if info.error_code == 0 && !info.partitions.is_empty() {
+                    counts.insert(t.clone(), info.partitions.len() as i32);
+                }
+            }
+        }
+    }
+    let assignment = assignor::assign(strategy, &decoded, &counts);
+    let out = assignment
+        .iter()
+        .map(|(member, parts)| {
+            SyncGroupRequestAssignment::default()
+                .with_member_id(s(member))
+                .with_assignment(assignor::encode_assignment(parts, version))
+        })
+        .collect();
+    Ok((out, counts))
+}
+
+/// The heartbeat task: heartbeats every `heartbeat.interval.ms` while the member is
+/// stable, and enforces `max.poll.interval.ms`. Ends on a fatal error or when aborted.
+pub(crate) async fn heartbeat_loop(g: Arc<GroupShared>) {
+    enum Act {
+        Sleep(Option<Instant>),
+        Heartbeat(String, i32),
+        PollTimeout(String),
+    }
+    let interval = g.cfg.heartbeat_interval;
+    let mut seen: (String, i32) = (String::new(), -1);
+    let mut next_hb = Instant::now() + interval;
+    loop {
+        let now = Instant::now();
+        let act = {
+            let mut st = g.state.lock();
+            if st.fatal.is_some() {
+                return;
+            }
+            match st.frozen_until {
+                Some(f) if f > now => Act::Sleep(Some(f)),
+                _ => {
+                    st.frozen_until = None;
+                    if st.phase != Phase::Stable {
+                        Act::Sleep(None)
+                    } else {
+                        let poll_deadline = st.last_poll + g.cfg.max_poll_interval;
+                        if (st.member_id.as_str(), st.generation) != (seen.0.as_str(), seen.1) {
+                            // A new generation: the heartbeat timer restarts.
+                            seen = (st.member_id.clone(), st.generation);
+                            next_hb = now + interval;
+                        }
+                        if now >= poll_deadline {
+                            let member = st.member_id.clone();
+                            st.reset(false);
+                            Act::PollTimeout(member)
+                        } else if now >= next_hb {
+                            Act::Heartbeat(st.member_id.clone(), st.generation)
+                        } else {
+                            Act::Sleep(Some(next_hb.min(poll_deadline)))
+                        }
+                    }
+                }
+            }
+        };
+        match act {
+            Act::Sleep(until) => match until {
+                Some(t) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(t) => {}
+                        _ = g.hb_wake.notified() => {}
+                    }
+                }
+                None => g.hb_wake.notified().await,
+            },
+            Act::PollTimeout(member) => {
+                tracing::warn!(
+                    group = %g.cfg.group_id,
+                    member = %member,
+                    "consumer poll timeout has expired: the time between subsequent calls to poll() \
+                     was longer than max.poll.interval.ms ({:?}); leaving the group",
+                    g.cfg.max_poll_interval
+                );
+                g.emit(ConsumerEvent::LeftGroup {
+                    reason: LEFT_POLL_TIMEOUT,
+                    at: Instant::now(),
+                });
+                g.poll_wake.notify_one();
+                if !g.is_static() {
+                    if let Err(e) =
+                        leave_group(&g, &member, "consumer poll timeout has expired").await
+                    {
+                        tracing::debug!(group = %g.cfg.group_id, "LeaveGroup failed: {e}");
+                    }
+                }
+            }
+            Act::Heartbeat(member, generation) => {
+                next_hb = now + interval;
+                heartbeat_once(&g, &member, generation, &mut next_hb).await;
+            }
+        }
+    }
+}
+
+async fn heartbeat_once(g: &GroupShared, member: &str, generation: i32, next_hb: &mut Instant) {
+    let req = HeartbeatRequest::default()
+        .with_group_id(GroupId(s(&g.cfg.group_id)))
+        .with_generation_id(generation)
+        .with_member_id(s(member))
+        .with_group_instance_id(g.cfg.instance_id.as_deref().map(s));
+    let req = match g.coordinator().await {
+        Ok(c) if c.version(ApiKey::Heartbeat).unwrap_or(0) < 3 => req.with_group_instance_id(None),
+        _ => req,
+    };
+    let timeout = g
+        .cfg
+        .request_timeout
+        .min(Duration::from_millis(g.cfg.session_timeout_ms.max(1) as u64));
+    let result = g.send(req, timeout).await;
+    let now = Instant::now();
+    let mut st = g.state.lock();
+    if st.phase != Phase::Stable || st.generation != generation || st.member_id != member {
+        // A rebalance or reset happened meanwhile: this answer is about the past.
+        return;
+    }
+    match result {
+        Err(e) => {
+            tracing::debug!(group = %g.cfg.group_id, "heartbeat failed: {e}");
+            g.coordinator_unknown();
+            *next_hb = now + g.cfg.retry_backoff;
+        }
+        Ok(resp) => {
+            g.metrics.heartbeat(now);
+            match resp.error_code {
+                0 => {}
+                code::REBALANCE_IN_PROGRESS => {
+                    if !st.rejoin_needed {
+                        tracing::debug!(group = %g.cfg.group_id, "rebalance in progress: rejoin on the next poll");
+                    }
+                    st.rejoin_needed = true;
+                    g.poll_wake.notify_one();
+                }
+                code::UNKNOWN_MEMBER_ID | code::ILLEGAL_GENERATION => {
+                    tracing::info!(
+                        group = %g.cfg.group_id,
+                        code = resp.error_code,
+                        "heartbeat: generation lost; partitions are lost, rejoining on the next poll"
+                    );
+                    st.reset(resp.error_code == code::ILLEGAL_GENERATION);
+                    g.poll_wake.notify_one();
+                }
+                code::FENCED_INSTANCE_ID => {
+                    st.fatal = Some(ClientError::kafka(code::FENCED_INSTANCE_ID, None));
+                    st.phase = Phase::Unjoined;
+                    g.poll_wake.notify_one();
+                }
+                c if is_coordinator_error(c) => {
+                    g.coordinator_unknown();
+                    *next_hb = now + g.cfg.retry_backoff;
+                }
+                c => {
+                    tracing::warn!(group = %g.cfg.group_id, code = c, "unexpected heartbeat error");
+                    *next_hb = now + g.cfg.retry_backoff;
+                }
+            }
+        }
+    }
+}
+
+/// LeaveGroup for this member (dynamic members; static ones just stop heartbeating).
+pub(crate) async fn leave_group(
+    g: &GroupShared,
+    member: &str,
+    reason: &str,
+) -> Result<(), ClientError> {
+    if member.is_empty() {
+        return Ok(());
+    }
+    let conn = g.coordinator().await?;
+    let v = conn.version(ApiKey::LeaveGroup).unwrap_or(0);
+    let req = if v >= 3 {
+        let mut m = MemberIdentity::default()
+            .with_member_id(s(member))
+            .with_group_instance_id(g.cfg.instance_id.as_deref().map(s));
+        if v >= 5 {
+            m = m.with_reason(Some(s(reason)));
+        }
+        LeaveGroupRequest::default()
+            .with_group_id(GroupId(s(&g.cfg.group_id)))
+            .with_members(vec![m])
+    } else {
+        LeaveGroupRequest::default()
+            .with_group_id(GroupId(s(&g.cfg.group_id)))
+            .with_member_id(s(member))
+    };
+    let resp = g.send(req, g.cfg.request_timeout).await?;
+    let code = resp
+        .members
+        .first()
+        .map(|m| m.error_code)
+        .filter(|c| *c != 0)
+        .unwrap_or(resp.error_code);
+    match code {
+        0 | code::UNKNOWN_MEMBER_ID => Ok(()),
+        c => Err(ClientError::kafka(c, None)),
+    }
+}
+
+/// OffsetCommit of `offsets` (topic, partition, next offset to consume) as member
+/// `member` of `generation` (-1 / "" for a consumer outside the group protocol).
+/// Retries coordinator errors until the request timeout.
+pub(crate) async fn commit_offsets(
+    g: &GroupShared,
+    offsets: &[(String, i32, i64)],
+    generation: i32,
+    member: &str,
+) -> Result<(), ClientError> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let deadline = started + g.cfg.request_timeout;
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for (t, p, o) in offsets {
+        topics.entry(t.as_str()).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(*p)
+                .with_committed_offset(*o)
+                .with_committed_leader_epoch(-1)
+                .with_committed_metadata(Some(StrBytes::from_static_str(""))),
+        );
+    }
+    let topics: Vec<OffsetCommitRequestTopic> = topics
+        .into_iter()
+        .map(|(t, ps)| {
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s(t)))
+                .with_partitions(ps)
+        })
+        .collect();
+    loop {
+        let mut req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(&g.cfg.group_id)))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(s(member))
+            .with_retention_time_ms(-1)
+            .with_topics(topics.clone());
+        let v = g
+            .coordinator()
+            .await
+            .ok()
+            .and_then(|c| c.version(ApiKey::OffsetCommit))
+            .unwrap_or(0);
+        if v >= 7 {
+            req = req.with_group_instance_id(g.cfg.instance_id.as_deref().map(s));
+        }
+        let result = g.send(req, g.cfg.request_timeout).await;
+        let code = match &result {
+            Err(e) => {
+                if e.is_retriable() && Instant::now() < deadline {
+                    tokio::time::sleep(g.cfg.retry_backoff).await;
+                    continue;
+                }
+                return Err(e.clone());
+            }
+            Ok(resp) => resp
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter())
+                .map(|p| p.error_code)
+                .find(|c| *c != 0)
+                .unwrap_or(0),
+        };
+        match code {
+            0 => {
+                g.metrics.commit(started.elapsed());
+                return Ok(());
+            }
+            c if is_coordinator_error(c) && Instant::now() < deadline => {
+                g.coordinator_unknown();
+                tokio::time::sleep(g.cfg.retry_backoff).await;
+            }
+            code::UNKNOWN_MEMBER_ID | code::ILLEGAL_GENERATION => {
+                {
+                    let mut st = g.state.lock();
+                    if st.generation == generation && generation >= 0 {
+                        st.reset(code == code::ILLEGAL_GENERATION);
+                    }
+                }
+                g.poll_wake.notify_one();
+                return Err(ClientError::kafka(
+                    code,
+                    Some(
+                        "commit cannot be completed since the group has already rebalanced and \
+                         assigned the partitions to another member (CommitFailedException)"
+                            .into(),
+                    ),
+                ));
+            }
+            code::REBALANCE_IN_PROGRESS => {
+                {
+                    let mut st = g.state.lock();
+                    if st.generation == generation {
+                        st.rejoin_needed = true;
+                    }
+                }
+                g.poll_wake.notify_one();
+                return Err(ClientError::kafka(
+                    code,
+                    Some("commit failed: the group is rebalancing; poll() to rejoin, then commit again".into()),
+                ));
+            }
+            c => return Err(ClientError::kafka(c, None)),
+        }
+    }
+}
+
+/// OffsetFetch: the group's committed offsets for `partitions` (-1 where none).
+pub(crate) async fn fetch_committed(
+    g: &GroupShared,
+    partitions: &[(String, i32)],
+) -> Result<Vec<(String, i32, i64)>, ClientError> {
+    let deadline = Instant::now() + g.cfg.request_timeout;
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in partitions {
+        by_topic.entry(t.as_str()).or_default().push(*p);
+    }
+    loop {
+        let conn = match g.coordinator().await {
+            Ok(c) => c,
+            Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                tokio::time::sleep(g.cfg.retry_backoff).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let v = conn.version(ApiKey::OffsetFetch).unwrap_or(0);
+        let req = if v >= 8 {
+            OffsetFetchRequest::default()
+                .with_groups(vec![OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(s(&g.cfg.group_id)))
+                    .with_topics(Some(
+                        by_topic
+                            .iter()
+                            .map(|(t, ps)| {
+                                OffsetFetchRequestTopics::default()
+                                    .with_name(TopicName(s(t)))
+                                    .with_partition_indexes(ps.clone())
+                            })
+                            .collect(),
+                    ))])
+                .with_require_stable(true)
+        } else {
+            let r = OffsetFetchRequest::default()
+                .with_group_id(GroupId(s(&g.cfg.group_id)))
+                .with_topics(Some(
+                    by_topic
+                        .iter()
+                        .map(|(t, ps)| {
+                            OffsetFetchRequestTopic::default()
+                                .with_name(TopicName(s(t)))
+                                .with_partition_indexes(ps.clone())
+                        })
+                        .collect(),
+                ));
+            if v >= 7 {
+                r.with_require_stable(true)
+            } else {
+                r
+            }
+        };
+        let resp = match g.send(req, g.cfg.request_timeout).await {
+            Ok(r) => r,
+            Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                tokio::time::sleep(g.cfg.retry_backoff).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        let mut retry_code = 0i16;
+        let mut group_code = resp.error_code;
+        if v >= 8 {
+            if let Some(grp) = resp.groups.first() {
+                group_code = grp.error_code;
+                for t in &grp.topics {
+                    for p in &t.partitions {
+                        if p.error_code == code::UNSTABLE_OFFSET_COMMIT {
+                            retry_code = p.error_code;
+                        }
+                        out.push((
+                            t.name.0.to_string(),
+                            p.partition_index,
+                            if p.error_code == 0 {
+                                p.committed_offset
+                            } else {
+                                -1
+                            },
+                        ));
+                    }
+                }
+            }
+        } else {
+            for t in &resp.topics {
+                for p in &t.partitions {
+                    if p.error_code == code::UNSTABLE_OFFSET_COMMIT {
+                        retry_code = p.error_code;
+                    }
+                    out.push((
+                        t.name.0.to_string(),
+                        p.partition_index,
+                        if p.error_code == 0 {
+                            p.committed_offset
+                        } else {
+                            -1
+                        },
+                    ));
+                }
+            }
+        }
+        if group_code != 0 {
+            if is_coordinator_error(group_code) {
+                g.coordinator_unknown();
+                retry_code = group_code;
+            } else {
+                return Err(ClientError::kafka(group_code, None));
+            }
+        }
+        if retry_code != 0 {
+            if Instant::now() < deadline {
+                tokio::time::sleep(g.cfg.retry_backoff).await;
+                continue;
+            }
+            return Err(ClientError::kafka(retry_code, None));
+        }
+        return Ok(out);
+    }
+}

@@ -1,0 +1,514 @@
+//! The scenario engine: creates the topics, starts producers and consumer groups,
+//! plays the timeline, samples a one-second series, then drains, verifies every record,
+//! checks the `[expect]` table and writes the report. It speaks only the Kafka protocol
+//! (through [`crate::client`]), so the same scenario runs against any cluster.
+
+mod consumer_task;
+mod keys;
+mod outcome;
+mod producer_task;
+mod stats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::client::admin::{Admin, NewTopic};
+use crate::client::consumer::Consumer;
+use crate::client::producer::Producer;
+use crate::client::{ClientConfig, ClientError, Role};
+use crate::measure::{write_report, IntervalLatency, LatencyRecorder, Report, SecondSample};
+use crate::scenario::{EventKind, Scenario};
+use consumer_task::{MemberCommand, MemberSpec};
+pub use outcome::Measured;
+use producer_task::{ProducerControl, ProducerSpec};
+use stats::Stats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot write the report: {0}")]
+    Report(String),
+}
+
+pub struct RunOptions {
+    /// `bootstrap.servers` of the cluster to run against.
+    pub bootstrap: String,
+    /// Where `<scenario>-<stamp>/` report directories go.
+    pub report_root: PathBuf,
+    /// Wall-clock start, formatted by the caller (the engine reads no wall clock).
+    pub started_at: String,
+    /// Directory-name stamp, e.g. `20261125-081500`.
+    pub stamp: String,
+    /// The run's seed (printed first; every random choice derives from it).
+    pub seed: u64,
+    /// Print progress lines every few seconds.
+    pub progress: bool,
+}
+
+pub struct RunOutcome {
+    pub report: Report,
+    pub report_dir: PathBuf,
+    pub passed: bool,
+    pub summary: String,
+}
+
+struct Member {
+    commands: mpsc::Sender<MemberCommand>,
+    task: JoinHandle<Result<(), ClientError>>,
+}
+
+struct Groups {
+    members: BTreeMap<String, Vec<Option<Member>>>,
+}
+
+/// Runs a scenario to the end.
+pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, EngineError> {
+    let admin = Admin::new(&opts.bootstrap).await?;
+    create_topics(&admin, scenario).await?;
+    let mut partitions = HashMap::new();
+    let mut counts = HashMap::new();
+    for t in &scenario.topics {
+        let info = admin.describe_topics(&[t.name.as_str()]).await?;
+        let n = info.first().map_or(0, |i| i.partitions.len() as i32);
+        counts.insert(t.name.to_string(), n);
+        for p in 0..n {
+            let id = partitions.len() as u32;
+            partitions.insert((t.name.to_string(), p), id);
+        }
+    }
+    let group_names: Vec<String> = scenario
+        .group_names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let run_id = (opts.seed as u32) ^ ((opts.seed >> 32) as u32);
+    let stats = Arc::new(Stats::new(run_id, &group_names, partitions));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // Consumers first, so they are in their groups when records start flowing.
+    let mut groups = Groups {
+        members: BTreeMap::new(),
+    };
+    let mut settings = crate::measure::Settings::default();
+    for c in &scenario.consumers {
+        let group = c.group.to_string();
+        let cfg = consumer_config(c, &group)?;
+        settings
+            .consumer_groups
+            .entry(group.clone())
+            .or_default()
+            .extend(
+                cfg.overrides()
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v))),
+            );
+        for _ in 0..c.count {
+            add_member(&mut groups, &opts, c, &stats).await?;
+        }
+    }
+    // Producers.
+    let mut producers: BTreeMap<String, Vec<watch::Sender<ProducerControl>>> = BTreeMap::new();
+    let mut producer_tasks = Vec::new();
+    let mut producer_handles = Vec::new();
+    let mut index = 0u32;
+    for p in &scenario.producers {
+        let cfg = ClientConfig::new(Role::Producer, &p.config)?;
+        settings.producers.insert(
+            p.name.to_string(),
+            cfg.overrides()
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        );
+        for _ in 0..p.count {
+            let mut cfg_i = p.config.clone();
+            cfg_i.insert("client.id".into(), format!("{}-{}", p.name.as_str(), index));
+            let producer =
+                Producer::new(&opts.bootstrap, ClientConfig::new(Role::Producer, &cfg_i)?).await?;
+            let (ctl_tx, ctl_rx) = watch::channel(ProducerControl {
+                running: true,
+                rate: p.rate.per_second(),
+            });
+            let spec = ProducerSpec {
+                index,
+                topic: p.topic.to_string(),
+                partitions: counts.get(p.topic.as_str()).copied().unwrap_or(1),
+                record_size: p.record_size as usize,
+                keys: p.keys,
+                key_space: p.key_space,
+                payload: p.payload,
+                seed: opts.seed.wrapping_add(1000 + index as u64),
+            };
+            producer_handles.push(producer.clone());
+            producer_tasks.push(tokio::spawn(producer_task::run(
+                producer,
+                spec,
+                stats.clone(),
+                ctl_rx,
+                stop_rx.clone(),
+            )));
+            producers
+                .entry(p.name.to_string())
+                .or_default()
+                .push(ctl_tx);
+            index += 1;
+        }
+    }
+
+    // Timeline, sampling and progress until the end.
+    let start = stats.epoch();
+    let warmup_end = start + *scenario.warmup;
+    let end = start + *scenario.duration;
+    let mut events = scenario.events.iter().peekable();
+    let mut series = crate::measure::Series::new();
+    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    let mut produce_interval = LatencyRecorder::new();
+    let mut e2e_interval = LatencyRecorder::new();
+    let mut warm = scenario.warmup.is_zero();
+    if warm {
+        stats.measuring.store(true, Ordering::Relaxed);
+    }
+    let mut baseline = (0u64, 0u64);
+    loop {
+        let next_event = events.peek().map(|e| start + *e.at);
+        tokio::select! {
+            _ = tokio::time::sleep_until(end) => break,
+            _ = async { match next_event { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                if let Some(ev) = events.next() {
+                    apply_event(ev, scenario, &opts, &stats, &mut groups, &producers, &mut series).await?;
+                }
+            }
+            _ = tick.tick() => {
+                if !warm && Instant::now() >= warmup_end {
+                    warm = true;
+                    stats.produce_latency.lock().reset();
+                    stats.e2e_latency.lock().reset();
+                    stats.measuring.store(true, Ordering::Relaxed);
+                    baseline = (stats.acked.total(), stats.consumed.total());
+                    series.mark(stats.now_ns(), "warm-up over");
+                }
+                let sample = sample_second(&stats, &mut series, &mut produce_interval, &mut e2e_interval);
+                if opts.progress && sample.t.is_multiple_of(5) {
+                    println!("{}", outcome::progress_line(&sample, &produce_interval, &e2e_interval));
+                }
+            }
+        }
+    }
+    let measured_s = scenario.measured().as_secs_f64().max(1e-9);
+    let after_warmup = (
+        stats.acked.total() - baseline.0,
+        stats.consumed.total() - baseline.1,
+    );
+
+    // Stop producing, let the groups catch up, then close everyone cleanly.
+    let _ = stop_tx.send(true);
+    for t in producer_tasks {
+        match tokio::time::timeout(Duration::from_secs(30), t).await {
+            Ok(Ok(Err(e))) => tracing::warn!("producer: {e}"),
+            Ok(Err(e)) => tracing::warn!("producer task: {e}"),
+            _ => {}
+        }
+    }
+    drain(&stats, &group_names).await;
+    let producer_metrics: Vec<_> = producer_handles.iter().map(|p| p.metrics()).collect();
+    for p in producer_handles {
+        p.close(Duration::from_secs(5)).await;
+    }
+    for members in groups.members.values_mut() {
+        for m in members.iter_mut().flatten() {
+            let _ = m.commands.send(MemberCommand::Stop).await;
+        }
+    }
+    for members in groups.members.into_values() {
+        for m in members.into_iter().flatten() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), m.task).await;
+        }
+    }
+
+    let measured = outcome::measure(
+        scenario,
+        &stats,
+        &series,
+        &producer_metrics,
+        measured_s,
+        after_warmup,
+    );
+    let mut report = Report::new(scenario.name.clone(), opts.seed, opts.started_at.clone());
+    report.duration_s = measured_s;
+    report.settings = settings;
+    report
+        .latency
+        .insert("produce".into(), stats.produce_latency.lock().summary());
+    report
+        .latency
+        .insert("e2e".into(), stats.e2e_latency.lock().summary());
+    report.verification = stats
+        .verifiers
+        .values()
+        .map(|v| v.lock().summary())
+        .collect();
+    report.pauses = stats.pauses.lock().summary(stats.now_ns());
+    report.expectations = outcome::evaluate(scenario, &measured);
+    report.series = series;
+    let report_dir = opts
+        .report_root
+        .join(format!("{}-{}", scenario.name, opts.stamp));
+    {
+        let produce = stats.produce_latency.lock();
+        let e2e = stats.e2e_latency.lock();
+        write_report(
+            &report_dir,
+            &report,
+            &[("produce", &produce), ("e2e", &e2e)],
+        )
+        .map_err(|e| EngineError::Report(e.to_string()))?;
+    }
+    let summary = outcome::summary_text(scenario, &report, &measured, &report_dir);
+    Ok(RunOutcome {
+        passed: report.passed(),
+        report,
+        report_dir,
+        summary,
+    })
+}
+
+async fn create_topics(admin: &Admin, scenario: &Scenario) -> Result<(), EngineError> {
+    let topics: Vec<NewTopic> = scenario
+        .topics
+        .iter()
+        .map(|t| NewTopic {
+            name: t.name.to_string(),
+            partitions: t.partitions as i32,
+            replication_factor: *t.replication_factor as i16,
+            configs: t.config.clone().into_iter().collect(),
+        })
+        .collect();
+    for (_, r) in admin.create_topics(&topics, false).await? {
+        match r {
+            // A topic left by an earlier run against the same cluster is fine: records
+            // carry the run id, so old ones are told apart.
+            Err(e) if e.code() == Some(36) => {}
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn consumer_config(
+    c: &crate::scenario::Consumer,
+    group: &str,
+) -> Result<ClientConfig, ClientError> {
+    let mut cfg = c.config.clone();
+    cfg.insert("group.id".into(), group.to_string());
+    ClientConfig::new(Role::Consumer, &cfg)
+}
+
+/// Starts one member configured like `template` (a `[[consumers]]` entry).
+async fn add_member(
+    groups: &mut Groups,
+    opts: &RunOptions,
+    template: &crate::scenario::Consumer,
+    stats: &Arc<Stats>,
+) -> Result<(), EngineError> {
+    let group = template.group.as_str();
+    let members = groups.members.entry(group.to_string()).or_default();
+    let idx = members.len();
+    let mut cfg = template.config.clone();
+    cfg.insert("group.id".into(), group.to_string());
+    cfg.insert("client.id".into(), format!("{group}-{idx}"));
+    if cfg.get("group.instance.id").is_some_and(|v| !v.is_empty()) {
+        let base = cfg.get("group.instance.id").cloned().unwrap_or_default();
+        cfg.insert("group.instance.id".into(), format!("{base}-{idx}"));
+    }
+    let mut consumer =
+        Consumer::new(&opts.bootstrap, ClientConfig::new(Role::Consumer, &cfg)?).await?;
+    let topics: Vec<String> = template.topics.iter().map(|t| t.to_string()).collect();
+    consumer.subscribe(&topics);
+    let (tx, rx) = mpsc::channel(8);
+    let spec = MemberSpec {
+        group: group.to_string(),
+        member: format!("{group}/{idx}"),
+        processing: template.processing,
+        processing_per: template.processing_per,
+        seed: opts
+            .seed
+            .wrapping_add(idx as u64 * 7919)
+            .wrapping_add(group.len() as u64),
+    };
+    let task = tokio::spawn(consumer_task::run(consumer, spec, stats.clone(), rx));
+    members.push(Some(Member { commands: tx, task }));
+    Ok(())
+}
+
+async fn apply_event(
+    ev: &crate::scenario::Event,
+    scenario: &Scenario,
+    opts: &RunOptions,
+    stats: &Arc<Stats>,
+    groups: &mut Groups,
+    producers: &BTreeMap<String, Vec<watch::Sender<ProducerControl>>>,
+    series: &mut crate::measure::Series,
+) -> Result<(), EngineError> {
+    let kind = *ev.kind;
+    let target = ev.target.as_ref().map(|t| (**t).clone());
+    let label = match &target {
+        Some(t) => format!(
+            "{} {}{}",
+            kind.as_str(),
+            t.name,
+            t.index.map(|i| format!("/{i}")).unwrap_or_default()
+        ),
+        None => kind.as_str().to_string(),
+    };
+    let now = stats.now_ns();
+    series.mark(now, label.clone());
+    println!("[{:>6.1}s] event: {label}", now as f64 / 1e9);
+    let member = |groups: &mut Groups| -> Option<Member> {
+        let t = target.as_ref()?;
+        let list = groups.members.get_mut(&t.name)?;
+        list.get_mut(t.index? as usize)?.take()
+    };
+    match kind {
+        EventKind::AddConsumer => {
+            // New members are configured like the group's first [[consumers]] entry.
+            if let Some(template) = target.as_ref().and_then(|t| scenario.group(&t.name).next()) {
+                for _ in 0..ev.count_or_one() {
+                    add_member(groups, opts, template, stats).await?;
+                }
+            }
+        }
+        EventKind::RemoveConsumer | EventKind::CrashConsumer => {
+            if let Some(m) = member(groups) {
+                let crash = kind == EventKind::CrashConsumer;
+                if let (true, Some(t)) = (crash, &target) {
+                    if let Some(obs) = stats.groups.lock().get_mut(&t.name) {
+                        obs.faults.push(now);
+                    }
+                }
+                let _ = m
+                    .commands
+                    .send(if crash {
+                        MemberCommand::Crash
+                    } else {
+                        MemberCommand::Leave
+                    })
+                    .await;
+            }
+        }
+        EventKind::FreezeConsumer => {
+            let d = ev
+                .for_duration
+                .as_ref()
+                .map_or(Duration::from_secs(10), |d| **d);
+            if let Some(t) = &target {
+                if let Some(g) = stats.groups.lock().get_mut(&t.name) {
+                    g.faults.push(now);
+                }
+                if let Some(Some(m)) = groups
+                    .members
+                    .get(&t.name)
+                    .and_then(|l| l.get(t.index.unwrap_or(0) as usize))
+                {
+                    let _ = m.commands.send(MemberCommand::Freeze(d)).await;
+                }
+            }
+        }
+        EventKind::StopProducer | EventKind::StartProducer | EventKind::SetRate => {
+            let Some(t) = &target else { return Ok(()) };
+            let Some(ctls) = producers.get(&t.name) else {
+                return Ok(());
+            };
+            for (i, ctl) in ctls.iter().enumerate() {
+                if t.index.is_some_and(|x| x as usize != i) {
+                    continue;
+                }
+                ctl.send_modify(|c| match kind {
+                    EventKind::StopProducer => c.running = false,
+                    EventKind::StartProducer => c.running = true,
+                    _ => c.rate = ev.rate.as_ref().and_then(|r| r.per_second()),
+                });
+            }
+        }
+        other => {
+            println!("           ({} needs a multi-broker cluster: not available in this version; ignored)", other.as_str());
+        }
+    }
+    Ok(())
+}
+
+fn sample_second(
+    stats: &Stats,
+    series: &mut crate::measure::Series,
+    produce_interval: &mut LatencyRecorder,
+    e2e_interval: &mut LatencyRecorder,
+) -> SecondSample {
+    let t = (stats.now_ns() as f64 / 1e9).round() as u64;
+    let mut s = SecondSample::new(t);
+    s.produced = stats.produced.take_interval();
+    s.acked = stats.acked.take_interval();
+    s.failed = stats.failed.take_interval();
+    s.consumed = stats.consumed.take_interval();
+    *produce_interval = LatencyRecorder::new();
+    *e2e_interval = LatencyRecorder::new();
+    stats
+        .produce_latency
+        .lock()
+        .drain_interval_into(produce_interval);
+    stats.e2e_latency.lock().drain_interval_into(e2e_interval);
+    s.produce_latency = IntervalLatency::from_summary(&produce_interval.summary());
+    s.e2e_latency = IntervalLatency::from_summary(&e2e_interval.summary());
+    let acked = stats.acked.total() as i64;
+    let in_rebalance: Vec<(String, bool)> = {
+        let pauses = stats.pauses.lock();
+        stats
+            .groups
+            .lock()
+            .keys()
+            .map(|g| (g.clone(), pauses.in_rebalance(g)))
+            .collect()
+    };
+    let groups = stats.groups.lock();
+    let mut lag_max = None;
+    for (name, rebalancing) in in_rebalance {
+        let Some(g) = groups.get(&name) else { continue };
+        let lag = (acked - g.consumed as i64).max(0);
+        lag_max = Some(lag_max.map_or(lag, |m: i64| m.max(lag)));
+        s.groups.push(crate::measure::GroupSample {
+            group: name,
+            generation: g.generations.keys().next_back().copied(),
+            rebalancing,
+            lag_max: Some(lag),
+        });
+    }
+    s.lag_max = lag_max;
+    drop(groups);
+    series.push(s.clone());
+    s
+}
+
+/// Waits until every group has consumed every acknowledged record at least once (or
+/// 20 s pass), so records still in flight at the end are not counted as lost.
+async fn drain(stats: &Stats, groups: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && !groups.is_empty() {
+        let behind = stats.verifiers.values().any(|v| {
+            let s = v.lock().summary();
+            s.unique_consumed + s.failed < s.acked
+        });
+        if !behind {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,145 @@
+//! One producer instance: open-loop load at the scenario's rate (latency measured from
+//! each record's *intended* send time, so a stall shows in the percentiles instead of
+//! silently lowering the rate), or closed-loop as fast as the client accepts (`max`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::keys::KeyGen;
+use super::stats::Stats;
+use crate::client::producer::partitioner::partition_for_key;
+use crate::client::producer::{Producer, ProducerRecord};
+use crate::client::ClientError;
+use crate::measure::{Filler, PayloadFormat, PayloadHeader};
+use crate::scenario::{Keys, Payload};
+
+/// What the timeline can change while a producer runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProducerControl {
+    pub running: bool,
+    /// Records per second; `None` = as fast as possible.
+    pub rate: Option<f64>,
+}
+
+pub struct ProducerSpec {
+    pub index: u32,
+    pub topic: String,
+    pub partitions: i32,
+    pub record_size: usize,
+    pub keys: Keys,
+    pub key_space: u64,
+    pub payload: Payload,
+    pub seed: u64,
+}
+
+/// Runs until `stop` turns true, then flushes.
+pub async fn run(
+    producer: Producer,
+    spec: ProducerSpec,
+    stats: Arc<Stats>,
+    mut control: watch::Receiver<ProducerControl>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ClientError> {
+    let format =
+        PayloadFormat::new(spec.record_size).map_err(|e| ClientError::Config(e.to_string()))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let filler = match spec.payload {
+        Payload::Zeros => Filler::zeros(format.filler_len()),
+        _ => Filler::random(&mut rng, format.filler_len(), 4096),
+    };
+    let mut keys = KeyGen::new(spec.keys, spec.key_space);
+    let mut seqs = vec![0u64; spec.partitions.max(1) as usize];
+    let topic: Arc<str> = spec.topic.as_str().into();
+    let mut round_robin: i32 = rng_start(&mut rng, spec.partitions);
+    let mut ctl = *control.borrow();
+    let mut next_send = Instant::now();
+    let mut buf = BytesMut::with_capacity(spec.record_size * 64);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let new = *control.borrow_and_update();
+        if new != ctl {
+            if new.rate != ctl.rate || (new.running && !ctl.running) {
+                next_send = Instant::now();
+            }
+            ctl = new;
+        }
+        if !ctl.running {
+            tokio::select! {
+                _ = control.changed() => continue,
+                _ = stop.changed() => continue,
+            }
+        }
+        let intended = match ctl.rate {
+            Some(rate) => {
+                let at = next_send;
+                next_send += Duration::from_secs_f64(1.0 / rate.max(1e-6));
+                if at > Instant::now() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = stop.changed() => continue,
+                        _ = control.changed() => {}
+                    }
+                }
+                at
+            }
+            None => Instant::now(),
+        };
+        let key = keys.next(&mut rng);
+        let partition = match &key {
+            Some(k) => partition_for_key(k, spec.partitions),
+            None => {
+                round_robin = (round_robin + 1) % spec.partitions.max(1);
+                round_robin
+            }
+        };
+        let seq = seqs[partition as usize];
+        seqs[partition as usize] += 1;
+        let intended_ns = stats.ns_of(intended);
+        let header = PayloadHeader {
+            run_id: stats.run_id,
+            producer: spec.index,
+            seq,
+            intended_ns,
+        };
+        if buf.capacity() < spec.record_size {
+            buf.reserve(spec.record_size * 64);
+        }
+        format.encode_to(&mut buf, &header, filler.for_record(spec.index, seq));
+        let value = buf.split().freeze();
+        let mut record = ProducerRecord::new(topic.clone(), value).with_partition(partition);
+        if let Some(k) = key {
+            record = record.with_key(k);
+        }
+        let pid = stats.partition_id(&spec.topic, partition);
+        let s = stats.clone();
+        let producer_index = spec.index;
+        stats.produced.add(1);
+        let sent = producer
+            .send_with(record, move |res| match res {
+                Ok(md) => s.on_ack(producer_index, pid, seq, md.offset, intended_ns),
+                Err(_) => s.on_fail(producer_index, pid, seq),
+            })
+            .await;
+        if let Err(e) = sent {
+            stats.on_fail(spec.index, pid, seq);
+            tracing::warn!(producer = spec.index, "send failed: {e}");
+        }
+        if ctl.rate.is_none() && seq.is_multiple_of(256) {
+            tokio::task::yield_now().await;
+        }
+    }
+    producer.flush().await
+}
+
+fn rng_start(rng: &mut ChaCha8Rng, partitions: i32) -> i32 {
+    use rand::Rng;
+    rng.random_range(0..partitions.max(1))
+}
