@@ -2,7 +2,8 @@
 # Runs every test kafkalab has, from a clean clone: formatting and lints, the Rust unit
 # and integration tests (the rdkafka crate drives the broker), and the Python client
 # suites (confluent-kafka 2.0.2 and 2.16.1, kafka-python), whose pinned packages are
-# installed into .venv-clients/ by scripts/client-tests.sh.
+# installed into .venv-clients/ by scripts/client-tests.sh; then every shipped scenario
+# runs with `kafkalab run` and must meet its [expect] checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +24,8 @@ cargo test --workspace
 
 step "client suites (confluent-kafka, kafka-python)"
 scripts/client-tests.sh
+
+step "scenarios (kafkalab run, embedded broker)"
+scripts/scenario-tests.sh
 
 step "all tests passed"
