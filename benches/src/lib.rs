@@ -14,9 +14,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, Encodable, HeaderVersion, StrBytes,
 };
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use kafkalab_broker::clock::SystemClock;
 use kafkalab_broker::config::TopicConfig;
 use kafkalab_broker::storage::memory::MemoryStorage;
@@ -40,40 +37,20 @@ pub fn encode_batch(count: usize, value_len: usize) -> Vec<u8> {
 fn encode_batch_with(count: usize, value_len: usize, last_extra: usize) -> Vec<u8> {
     let value = Bytes::from(vec![b'v'; value_len]);
     let last = Bytes::from(vec![b'v'; value_len + last_extra]);
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch whenever offset - sequence changes; this
-            // keeps it constant and gives the batch base sequence -1 (no idempotence).
-            sequence: i as i32 - 1,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: None,
-            value: Some(if i + 1 == count {
-                last.clone()
-            } else {
-                value.clone()
-            }),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
+    let records = (0..count).map(|i| {
+        let v = if i + 1 == count {
+            last.clone()
+        } else {
+            value.clone()
+        };
+        (None, Some(v), 1_700_000_000_000 + i as i64)
+    });
+    kafkalab_broker::record_batch::build(
+        &kafkalab_broker::record_batch::BatchSpec::default(),
+        records,
     )
-    .expect("encoding an in-memory record batch cannot fail");
-    buf.to_vec()
+    .expect("encoding an in-memory record batch cannot fail")
+    .to_vec()
 }
 
 /// A batch of `count` records whose total encoded size is `total_bytes` (exactly, unless

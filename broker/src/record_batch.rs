@@ -189,6 +189,70 @@ pub fn set_log_append_time(buf: &mut [u8], now_ms: i64) -> Result<(), BatchError
     Ok(())
 }
 
+/// Producer fields of a batch built with [`build`]; the default is a non-idempotent
+/// producer (no id, epoch or sequence).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSpec {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub compression: kafka_protocol::records::Compression,
+}
+
+impl Default for BatchSpec {
+    fn default() -> Self {
+        BatchSpec {
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            compression: kafka_protocol::records::Compression::None,
+        }
+    }
+}
+
+/// One record for [`build`]: key, value, timestamp (ms).
+pub type SimpleRecord = (Option<bytes::Bytes>, Option<bytes::Bytes>, i64);
+
+/// Encodes records as one v2 batch (offsets from 0) with the `kafka-protocol` encoder.
+/// Sequences run on from `base_sequence` (the encoder starts a new batch whenever
+/// offset − sequence changes, so they must stay contiguous).
+pub fn build(
+    spec: &BatchSpec,
+    records: impl IntoIterator<Item = SimpleRecord>,
+) -> Result<bytes::BytesMut, String> {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value, timestamp))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: spec.producer_id,
+            producer_epoch: spec.producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: spec.base_sequence.wrapping_add(i as i32),
+            timestamp,
+            key,
+            value,
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: spec.compression,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
 /// Iterates over the batches in a buffer of concatenated batches, verifying each CRC.
 /// Stops with an error at the first bad or truncated batch.
 pub fn batches(buf: &[u8]) -> BatchIter<'_> {
@@ -224,40 +288,23 @@ impl<'a> Iterator for BatchIter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::Compression;
 
     pub(crate) fn encode(n: usize, compression: Compression) -> Vec<u8> {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: 7,
-                producer_epoch: 0,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp: 1000 + i as i64,
-                key: None,
-                value: Some(bytes::Bytes::from(vec![b'x'; 10])),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .expect("encode");
-        buf.to_vec()
+        let spec = BatchSpec {
+            producer_id: 7,
+            producer_epoch: 0,
+            base_sequence: 0,
+            compression,
+        };
+        let records = (0..n).map(|i| {
+            (
+                None,
+                Some(bytes::Bytes::from(vec![b'x'; 10])),
+                1000 + i as i64,
+            )
+        });
+        build(&spec, records).expect("encode").to_vec()
     }
 
     #[test]

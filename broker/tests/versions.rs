@@ -11,6 +11,7 @@ use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use kafkalab_broker::clock::ManualClock;
 use kafkalab_broker::config::TopicConfig;
 use kafkalab_broker::protocol::{router, versions};
+use kafkalab_broker::record_batch::{build, BatchSpec};
 use kafkalab_broker::storage::memory::MemoryStorage;
 use kafkalab_broker::{Broker, BrokerConfig};
 
@@ -39,33 +40,14 @@ fn frame<R: Encodable + HeaderVersion>(key: ApiKey, version: i16, req: &R) -> Op
 }
 
 fn batch() -> Bytes {
-    use kafka_protocol::records::*;
-    let r = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: Some(Bytes::from_static(b"k")),
-        value: Some(Bytes::from_static(b"v")),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [r].iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.freeze()
+    let record = (
+        Some(Bytes::from_static(b"k")),
+        Some(Bytes::from_static(b"v")),
+        1_700_000_000_000,
+    );
+    build(&BatchSpec::default(), [record])
+        .expect("encode")
+        .freeze()
 }
 
 /// Request variants for one API at one version (None when not encodable at it).

@@ -9,11 +9,9 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use kafkalab_broker::clock::ManualClock;
 use kafkalab_broker::config::TopicConfig;
+use kafkalab_broker::record_batch::{build, BatchSpec};
 use kafkalab_broker::storage::memory::MemoryStorage;
 use kafkalab_broker::{Broker, BrokerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -88,34 +86,20 @@ impl Conn {
 }
 
 fn batch(producer_id: i64, base_seq: i32, n: usize, value_len: usize) -> Bytes {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch: if producer_id >= 0 { 0 } else { -1 },
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: base_seq.wrapping_add(i as i32),
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: Some(Bytes::from(format!("k{i}"))),
-            value: Some(Bytes::from(vec![b'v'; value_len])),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.freeze()
+    let spec = BatchSpec {
+        producer_id,
+        producer_epoch: if producer_id >= 0 { 0 } else { -1 },
+        base_sequence: base_seq,
+        ..BatchSpec::default()
+    };
+    let records = (0..n).map(|i| {
+        (
+            Some(Bytes::from(format!("k{i}"))),
+            Some(Bytes::from(vec![b'v'; value_len])),
+            1_700_000_000_000 + i as i64,
+        )
+    });
+    build(&spec, records).expect("encode").freeze()
 }
 
 fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {

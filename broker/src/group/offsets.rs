@@ -5,14 +5,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::record_batch::BatchHeader;
+use crate::record_batch::{self, BatchHeader, BatchSpec};
 use crate::storage::{
     decode_records, CleanupPolicy, LogConfig, PartitionLog, Storage, StorageError,
 };
@@ -110,40 +107,20 @@ impl OffsetStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let records: Vec<Record> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, (g, t, p, c))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1 + i as i32,
-                timestamp: now_ms,
-                key: serde_json::to_vec(&(g, t, p)).ok().map(Bytes::from),
-                value: c
-                    .as_ref()
+        let records = entries.iter().map(|(g, t, p, c)| {
+            (
+                serde_json::to_vec(&(g, t, p)).ok().map(Bytes::from),
+                c.as_ref()
                     .and_then(|c| serde_json::to_vec(c).ok())
                     .map(Bytes::from),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .map_err(|e| StorageError::Corrupt {
-            path: OFFSETS_LOG.into(),
-            detail: e.to_string(),
+                now_ms,
+            )
+        });
+        let mut buf = record_batch::build(&BatchSpec::default(), records).map_err(|detail| {
+            StorageError::Corrupt {
+                path: OFFSETS_LOG.into(),
+                detail,
+            }
         })?;
         let mut log = self.log.lock();
         log.append(&mut buf, now_ms)?;
