@@ -463,7 +463,6 @@ mod consumer {
     /// Eager members commit (auto-commit) before revoking, so the next owner resumes
     /// where they stopped: no record is consumed twice in a graceful rebalance.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "the broker rejects OffsetCommit while PreparingRebalance (Kafka only rejects it in CompletingRebalance)"]
     async fn eager_rebalance_commits_before_revoking() {
         tokio::time::timeout(Duration::from_secs(30), async {
             let b = start_broker().await;

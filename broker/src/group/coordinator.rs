@@ -364,9 +364,10 @@ impl GroupCoordinator {
             return code;
         }
         match g.state {
-            GroupState::PreparingRebalance | GroupState::CompletingRebalance => {
-                errors::REBALANCE_IN_PROGRESS
-            }
+            // As Kafka: a member of the current generation may still commit while the
+            // group prepares a rebalance (the commit before revoking), not once the
+            // new generation's assignment is being completed.
+            GroupState::CompletingRebalance => errors::REBALANCE_IN_PROGRESS,
             _ => 0,
         }
     }
