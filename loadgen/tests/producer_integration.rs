@@ -651,13 +651,14 @@ async fn producer_throughput() -> TestResult {
     let secs = started.elapsed().as_secs_f64();
     let m = producer.metrics();
     println!(
-        "producer throughput ({mode}, acks={acks}, linger.ms=5, {compression}, {partitions} partitions): {n} records of 100 B in {secs:.2} s = {:.0} records/s ({:.1} MB/s); batch-size-avg {:.0} B, records-per-request-avg {:.0}, request-latency-avg {:.2} ms, requests {}",
+        "producer throughput ({mode}, acks={acks}, linger.ms=5, {compression}, {partitions} partitions): {n} records of 100 B in {secs:.2} s = {:.0} records/s ({:.1} MB/s); batch-size-avg {:.0} B, records-per-request-avg {:.0}, request-latency-avg {:.2} ms, requests {}, retries {}",
         n as f64 / secs,
         n as f64 * 100.0 / secs / 1e6,
         m.batch_size_avg,
         m.records_per_request_avg,
         m.request_latency_avg * 1e3,
         m.requests,
+        m.record_retries,
     );
     assert_eq!(m.record_errors, 0);
     producer.close(Duration::from_secs(5)).await;

@@ -132,6 +132,9 @@ pub(crate) struct AccState {
     pub incomplete: usize,
     /// When the sender will wake up on its own (so appends need not wake it).
     pub sender_wakeup: Option<Instant>,
+    /// Where the next drain starts, rotating so that no partition is always last
+    /// when `max.request.size` cuts a request short (Java's `drainIndex`).
+    drain_start: usize,
 }
 
 /// Why an append could not happen.
@@ -176,6 +179,7 @@ impl Accumulator {
                 next_batch_no: 0,
                 incomplete: 0,
                 sender_wakeup: None,
+                drain_start: 0,
             }),
         }
     }
@@ -380,10 +384,17 @@ impl Accumulator {
         let cfg = &self.config;
         let mut out = Drained::default();
         let mut sizes: Vec<(i32, usize)> = Vec::new();
-        let mut st = self.state.lock();
-        for topic in st.topics.iter_mut() {
-            for (p, pq) in topic.partitions.iter_mut().enumerate() {
-                let p = p as i32;
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let start = st.drain_start;
+        st.drain_start = st.drain_start.wrapping_add(1);
+        let topic_count = st.topics.len();
+        for ti in 0..topic_count {
+            let topic = &mut st.topics[(ti + start) % topic_count];
+            let n = topic.partitions.len();
+            for pi in 0..n {
+                let p = ((pi + start) % n) as i32;
+                let pq = &mut topic.partitions[p as usize];
                 // Delivery timeout of queued batches (oldest first).
                 while pq.queue.front().is_some_and(|b| b.deadline <= now) {
                     if let Some(b) = pq.queue.pop_front() {
