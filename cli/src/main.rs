@@ -3,6 +3,7 @@
 mod alloc;
 mod broker_cmd;
 mod run_cmd;
+mod tools;
 
 #[global_allocator]
 static GLOBAL: alloc::ReserveLarge = alloc::ReserveLarge;
@@ -28,6 +29,17 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run just the broker, for your own clients.
     Broker(broker_cmd::BrokerArgs),
+    /// List, describe, create, delete or alter topics (kafka-topics.sh).
+    Topics(tools::topics::TopicsArgs),
+    /// Send stdin lines as records (kafka-console-producer.sh).
+    Produce(tools::produce::ProduceArgs),
+    /// Print records (kafka-console-consumer.sh).
+    Consume(tools::consume::ConsumeArgs),
+    /// List, describe or delete consumer groups (kafka-consumer-groups.sh).
+    Groups(tools::groups::GroupsArgs),
+    /// Producer and consumer throughput tests (kafka-producer-perf-test.sh,
+    /// kafka-consumer-perf-test.sh).
+    Perf(tools::perf::PerfArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +49,12 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         Command::Run(_) => "warn,kafkalab_loadgen::client::consumer=error",
         Command::Broker(_) => "info",
+        // The Kafka tools print their own output; client logs only for warnings.
+        Command::Topics(_)
+        | Command::Produce(_)
+        | Command::Consume(_)
+        | Command::Groups(_)
+        | Command::Perf(_) => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -48,6 +66,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Broker(args) => broker_cmd::main(args),
         Command::Run(args) => return ExitCode::from(run_cmd::main(args)),
+        Command::Topics(args) => return ExitCode::from(tools::topics::main(args)),
+        Command::Produce(args) => return ExitCode::from(tools::produce::main(args)),
+        Command::Consume(args) => return ExitCode::from(tools::consume::main(args)),
+        Command::Groups(args) => return ExitCode::from(tools::groups::main(args)),
+        Command::Perf(args) => return ExitCode::from(tools::perf::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

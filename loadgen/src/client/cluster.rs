@@ -105,6 +105,16 @@ impl Cluster {
 
     /// Refreshes metadata for `topics` (empty = all topics).
     pub async fn refresh(&self, topics: &[String]) -> Result<Metadata, ClientError> {
+        self.refresh_with(topics, false).await
+    }
+
+    /// Refreshes metadata, letting the broker create missing topics when its
+    /// `auto.create.topics.enable` allows (what a producer asks for, as in Kafka).
+    pub async fn refresh_with(
+        &self,
+        topics: &[String],
+        allow_auto_create: bool,
+    ) -> Result<Metadata, ClientError> {
         let conn = self.any().await?;
         let req = MetadataRequest::default()
             .with_topics(if topics.is_empty() {
@@ -120,7 +130,7 @@ impl Cluster {
                         .collect(),
                 )
             })
-            .with_allow_auto_topic_creation(false);
+            .with_allow_auto_topic_creation(allow_auto_create);
         let resp = conn.send(req).await?;
         let mut md = self.metadata.write();
         for b in &resp.brokers {

@@ -568,7 +568,7 @@ impl Producer {
         let inner = &*self.inner;
         let deadline = Instant::now() + MAX_BLOCK;
         loop {
-            let err = match inner.cluster.refresh(&[topic.to_string()]).await {
+            let err = match inner.cluster.refresh_with(&[topic.to_string()], true).await {
                 Ok(md) => match md.topics.get(topic) {
                     Some(t) if t.error_code == 0 && !t.partitions.is_empty() => {
                         let leaders = sender::leaders_of(t);
