@@ -318,44 +318,9 @@ impl Default for BrokerMetrics {
     }
 }
 
-/// Renders the metrics catalogue (docs/metrics.md) from [`DOCS`].
-pub fn render_docs() -> String {
-    let mut out = String::from(
-        "# Metrics\n\nGenerated from `broker/src/metrics.rs` (`metrics::DOCS`); a test fails when this file is out of date.\nRegenerate with `UPDATE_DOCS=1 cargo test -p kafkalab-broker metrics_doc`.\n\n## Broker\n\n| metric | type | labels | meaning | Kafka counterpart |\n|---|---|---|---|---|\n",
-    );
-    let sections: [(&str, &[MetricDoc]); 2] = [
-        ("Broker", DOCS),
-        ("Consumer groups", crate::group::metrics::DOCS),
-    ];
-    for (i, (title, docs)) in sections.iter().enumerate() {
-        if i > 0 {
-            out.push_str(&format!("\n## {title}\n\n| metric | type | labels | meaning | Kafka counterpart |\n|---|---|---|---|---|\n"));
-        }
-        for d in docs.iter() {
-            let labels = if d.labels.is_empty() { "—" } else { d.labels };
-            out.push_str(&format!(
-                "| `{}` | {} | {} | {} | `{}` |\n",
-                d.name, d.kind, labels, d.help, d.kafka
-            ));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metrics_doc_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md");
-        let want = render_docs();
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::write(&path, &want).expect("write docs/metrics.md");
-        }
-        let have = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(have == want, "docs/metrics.md is out of date: run UPDATE_DOCS=1 cargo test -p kafkalab-broker metrics_doc");
-    }
 
     #[test]
     fn every_registered_metric_is_documented() {

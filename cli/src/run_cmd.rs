@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// Where run reports are written.
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
+    /// Prometheus endpoint for the run (broker and client metrics together); when the
+    /// address is taken a free port is used instead.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    metrics_listener: std::net::SocketAddr,
 }
 
 /// Exit status: 0 all expectations held, 1 one failed, 2 the run could not happen.
@@ -84,7 +88,8 @@ async fn run(scenario: scenario::Scenario, args: RunArgs, seed: u64) -> Result<b
                 .map_err(|e| format!("cannot create a log directory: {e}"))?;
             let mut overrides = vec![
                 "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
-                "kafkalab.metrics.listener=127.0.0.1:0".to_string(),
+                // The run serves one endpoint with broker and client metrics together.
+                "kafkalab.metrics.listener=".to_string(),
                 format!("log.dirs={}", dir.path().display()),
             ];
             overrides.extend(
@@ -103,19 +108,36 @@ async fn run(scenario: scenario::Scenario, args: RunArgs, seed: u64) -> Result<b
             let running = kafkalab_broker::start(config, storage, Arc::new(SystemClock))
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
-                "embedded broker: kafka={} metrics={}",
-                running.kafka_addr,
-                running
-                    .metrics_addr
-                    .map_or("off".into(), |a| format!("http://{a}/metrics"))
-            );
+            println!("embedded broker: kafka={}", running.kafka_addr);
             let addr = running.kafka_addr.to_string();
             embedded = Some(running);
             _log_dir = Some(dir);
             addr
         }
     };
+    let registry = prometheus::Registry::new();
+    let (stop_metrics, metrics_rx) = tokio::sync::watch::channel(false);
+    let listener = match tokio::net::TcpListener::bind(args.metrics_listener).await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind((args.metrics_listener.ip(), 0))
+            .await
+            .map_err(|e| format!("cannot serve metrics: {e}"))?,
+    };
+    if let Ok(a) = listener.local_addr() {
+        println!("metrics: http://{a}/metrics");
+    }
+    let mut registries = vec![registry.clone()];
+    let refresh: kafkalab_broker::http::Refresh = match &embedded {
+        Some(b) => {
+            registries.push(b.broker.registry.clone());
+            let broker = b.broker.clone();
+            Arc::new(move || broker.refresh_gauges())
+        }
+        None => Arc::new(|| {}),
+    };
+    let metrics_task = tokio::spawn(kafkalab_broker::http::serve(
+        listener, registries, refresh, metrics_rx,
+    ));
     let outcome = engine::run(
         &scenario,
         RunOptions {
@@ -125,10 +147,13 @@ async fn run(scenario: scenario::Scenario, args: RunArgs, seed: u64) -> Result<b
             stamp,
             seed,
             progress: true,
+            registry: Some(registry),
         },
     )
     .await
     .map_err(|e| e.to_string());
+    let _ = stop_metrics.send(true);
+    let _ = metrics_task.await;
     if let Some(b) = embedded {
         b.shutdown().await;
     }

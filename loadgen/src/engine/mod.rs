@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub seed: u64,
     /// Print progress lines every few seconds.
     pub progress: bool,
+    /// Where the clients register their metrics (served by the caller's endpoint).
+    pub registry: Option<prometheus::Registry>,
 }
 
 pub struct RunOutcome {
@@ -135,6 +137,11 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
             cfg_i.insert("client.id".into(), format!("{}-{}", p.name.as_str(), index));
             let producer =
                 Producer::new(&opts.bootstrap, ClientConfig::new(Role::Producer, &cfg_i)?).await?;
+            if let Some(r) = &opts.registry {
+                if let Err(e) = producer.prometheus().register(r) {
+                    tracing::warn!("producer metrics not registered: {e}");
+                }
+            }
             let (ctl_tx, ctl_rx) = watch::channel(ProducerControl {
                 running: true,
                 rate: p.rate.per_second(),
@@ -333,6 +340,11 @@ async fn add_member(
     }
     let mut consumer =
         Consumer::new(&opts.bootstrap, ClientConfig::new(Role::Consumer, &cfg)?).await?;
+    if let Some(r) = &opts.registry {
+        if let Err(e) = consumer.register(r) {
+            tracing::warn!("consumer metrics not registered: {e}");
+        }
+    }
     let topics: Vec<String> = template.topics.iter().map(|t| t.to_string()).collect();
     consumer.subscribe(&topics);
     let (tx, rx) = mpsc::channel(8);

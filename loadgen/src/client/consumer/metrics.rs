@@ -15,16 +15,7 @@ use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
 use tokio::time::Instant;
 
-/// One metric's documentation row, for the docs generator.
-#[derive(Debug, Clone, Copy)]
-pub struct MetricDoc {
-    pub name: &'static str,
-    pub kind: &'static str,
-    pub labels: &'static str,
-    pub help: &'static str,
-    /// The Java client metric it corresponds to.
-    pub kafka: &'static str,
-}
+pub use crate::client::producer::metrics::MetricDoc;
 
 const LABELS: &str = "client_id, group";
 
