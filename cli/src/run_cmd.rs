@@ -28,6 +28,10 @@ pub struct RunArgs {
     /// address is taken a free port is used instead.
     #[arg(long, default_value = "127.0.0.1:9464")]
     metrics_listener: std::net::SocketAddr,
+    /// Do not verify or time records: only to measure what measuring costs (the
+    /// expectations that need measurements then fail).
+    #[arg(long)]
+    no_measure: bool,
 }
 
 /// Exit status: 0 all expectations held, 1 one failed, 2 the run could not happen.
@@ -148,6 +152,7 @@ async fn run(scenario: scenario::Scenario, args: RunArgs, seed: u64) -> Result<b
             seed,
             progress: true,
             registry: Some(registry),
+            measure: !args.no_measure,
         },
     )
     .await

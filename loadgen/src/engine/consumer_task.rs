@@ -86,7 +86,11 @@ pub async fn run(
             .record_consumed(&spec.group, &spec.member, now);
         batch.clear();
         for r in &records {
-            let header = r.value.as_deref().and_then(payload::decode);
+            let header = if stats.measure {
+                r.value.as_deref().and_then(payload::decode)
+            } else {
+                None
+            };
             batch.push((stats.partition_id(&r.topic, r.partition), r.offset, header));
         }
         stats.on_consumed(&spec.group, &batch);
