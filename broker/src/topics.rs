@@ -52,6 +52,14 @@ pub struct TopicError {
 }
 
 impl TopicError {
+    /// UNKNOWN_TOPIC_OR_PARTITION with Kafka's message.
+    fn unknown() -> Self {
+        TopicError::new(
+            errors::UNKNOWN_TOPIC_OR_PARTITION,
+            "This server does not host this topic-partition.",
+        )
+    }
+
     fn new(code: i16, message: impl Into<String>) -> Self {
         TopicError {
             code,
@@ -252,12 +260,11 @@ impl TopicRegistry {
     }
 
     pub fn delete(&self, name: &str) -> Result<(), TopicError> {
-        let topic = self.topics.write().remove(name).ok_or_else(|| {
-            TopicError::new(
-                errors::UNKNOWN_TOPIC_OR_PARTITION,
-                "This server does not host this topic-partition.",
-            )
-        })?;
+        let topic = self
+            .topics
+            .write()
+            .remove(name)
+            .ok_or_else(TopicError::unknown)?;
         self.persist()?;
         for p in topic.partitions() {
             p.with_log(|log| log.delete())?;
@@ -273,12 +280,7 @@ impl TopicRegistry {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let topic = self.get(name).ok_or_else(|| {
-            TopicError::new(
-                errors::UNKNOWN_TOPIC_OR_PARTITION,
-                "This server does not host this topic-partition.",
-            )
-        })?;
+        let topic = self.get(name).ok_or_else(TopicError::unknown)?;
         let current = topic.partition_count();
         if count <= current {
             let msg = if count == current {
@@ -314,12 +316,7 @@ impl TopicRegistry {
         name: &str,
         config: TopicConfig,
     ) -> Result<(), TopicError> {
-        let topic = self.get(name).ok_or_else(|| {
-            TopicError::new(
-                errors::UNKNOWN_TOPIC_OR_PARTITION,
-                "This server does not host this topic-partition.",
-            )
-        })?;
+        let topic = self.get(name).ok_or_else(TopicError::unknown)?;
         let effective = Arc::new(config.effective(broker));
         for p in topic.partitions() {
             p.with_log(|log| log.set_config(&effective.log));
