@@ -200,6 +200,7 @@ mod consumer {
             })
             .await;
             let slow_partition = slow.partitions()[0];
+            let slow_generation = slow.seen.lock().generation;
             // Stop polling (processing takes 5 s) without committing what was just polled.
             slow.send(Cmd::StopPolling(Duration::from_secs(5)));
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -270,10 +271,16 @@ mod consumer {
                 "the uncommitted batch is redelivered"
             );
             // When the slow member polls again it rejoins; its old partitions were lost.
+            // (Its recorded assignment is stale until it records a newer generation, and
+            // it records events before the generation.)
             eventually(
                 Duration::from_secs(15),
                 "slow member back with one partition",
-                || slow.partitions().len() == 1 && other.partitions().len() == 1,
+                || {
+                    slow.seen.lock().generation > slow_generation
+                        && slow.partitions().len() == 1
+                        && other.partitions().len() == 1
+                },
             )
             .await;
             let s = slow.seen.lock();
