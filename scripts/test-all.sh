@@ -3,11 +3,24 @@
 # and integration tests (the rdkafka crate drives the broker), and the Python client
 # suites (confluent-kafka 2.0.2 and 2.16.1, kafka-python), whose pinned packages are
 # installed into .venv-clients/ by scripts/client-tests.sh; then every shipped scenario
-# runs with `kafkalab run` and must meet its [expect] checks.
+# runs with `kafkalab run` and must meet its [expect] checks; last, a real Prometheus
+# (installed when missing) scrapes a run and evaluates every dashboard panel's query.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s ==\n' "$*"; }
+
+# Debian packages the tests drive (tmux for the live view's end-to-end test).
+need_package() {
+    command -v "$1" >/dev/null && return 0
+    local sudo=()
+    (( EUID == 0 )) || sudo=(sudo)
+    step "installing $2"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" ||
+        { "${sudo[@]}" apt-get update -q &&
+          "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2"; }
+}
+need_package tmux tmux
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -27,5 +40,8 @@ scripts/client-tests.sh
 
 step "scenarios (kafkalab run, embedded broker)"
 scripts/scenario-tests.sh
+
+step "metrics and dashboards against a real Prometheus"
+scripts/prometheus-tests.sh
 
 step "all tests passed"

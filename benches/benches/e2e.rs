@@ -7,7 +7,8 @@
 //! Environment:
 //! - `KAFKALAB_BIN`: broker binary (default `<target>/release/kafkalab`, built with
 //!   `cargo build --release -p kafkalab` when missing; `KAFKALAB_REBUILD=1` always builds).
-//! - `KAFKALAB_E2E`: comma-separated scenarios to run (`a,b,c,d,e`; default all; c needs b).
+//! - `KAFKALAB_E2E`: comma-separated scenarios to run (`a,b,c,d,e,g`; default all;
+//!   c needs b; g compares the native producer with rdkafka's).
 //! - `KAFKALAB_E2E_REPS`: repetitions of the throughput scenarios a, b, c (default 3;
 //!   the median is reported).
 //! - `KAFKALAB_E2E_LATENCY_SECS`: duration of the latency runs (default 10).
@@ -1076,6 +1077,79 @@ fn scenario_a(bin: &Path, report: &mut Report, reps: usize) -> Result<(), String
     Ok(())
 }
 
+/// g: the native producer (`kafkalab perf produce`, its own process) and librdkafka's
+/// (the `rdkafka` crate, in this process) take turns against the same broker: the
+/// same records, `acks=1`, `linger.ms=5`, each client's other defaults.
+fn scenario_native(bin: &Path, report: &mut Report, reps: usize) -> Result<(), String> {
+    const NAME: &str = "g. native producer vs rdkafka: 1M x 100 B, acks=1, linger 5ms";
+    const TARGET: &str = ">= 1,000,000 records/s and >= 80% of rdkafka";
+    const N: u64 = 1_000_000;
+    println!("\n{NAME} ({reps} rounds, each client to a new topic per round)");
+    let mut broker = BrokerProcess::start(bin, "g")?;
+    let (mut native, mut librdkafka) = (Vec::new(), Vec::new());
+    for rep in 1..=reps {
+        let topic = format!("e2e-g-native-{rep}");
+        create_topic(&broker.bootstrap, &topic, PARTITIONS)?;
+        let out = Command::new(bin)
+            .args(["perf", "produce", "--bootstrap-server", &broker.bootstrap])
+            .args(["--topic", &topic, "--num-records", &N.to_string()])
+            .args(["--record-size", "100", "--throughput", "-1"])
+            .args(["--producer-props", "acks=1", "linger.ms=5"])
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run {} perf produce: {e}", bin.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rate = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with(&format!("{N} records sent,")))
+            // "N records sent, R records/sec (...), ..."
+            .and_then(|l| l.split(", ").nth(1)?.split(' ').next()?.parse::<f64>().ok());
+        match rate {
+            Some(r) if out.status.success() => {
+                println!("  native  : {r:.0} records/s");
+                native.push(r);
+            }
+            _ => {
+                report.failed(NAME, TARGET, &format!("perf produce: {}", text.trim()));
+                report.broker_done(&mut broker);
+                return Ok(());
+            }
+        }
+        let topic = format!("e2e-g-rdkafka-{rep}");
+        create_topic(&broker.bootstrap, &topic, PARTITIONS)?;
+        let o = produce_burst(
+            &broker,
+            &topic,
+            N,
+            100,
+            &[("acks", "1"), ("linger.ms", "5")],
+        )?;
+        if o.delivered != o.records || o.timed_out {
+            report.failed(NAME, TARGET, "the rdkafka run did not deliver every record");
+            report.broker_done(&mut broker);
+            return Ok(());
+        }
+        println!("  rdkafka : {:.0} records/s", o.records_per_sec());
+        librdkafka.push(o.records_per_sec());
+    }
+    let (n, r) = (median(native.clone()), median(librdkafka.clone()));
+    let ratio = if r > 0.0 { n / r } else { 0.0 };
+    report.row(
+        NAME,
+        format!(
+            "native {n:.0} records/s median (runs: {}), rdkafka {r:.0} (runs: {}): {:.0}%",
+            fmt_list(&native, 0),
+            fmt_list(&librdkafka, 0),
+            100.0 * ratio
+        ),
+        TARGET,
+        Some(n >= 1_000_000.0 && ratio >= 0.8),
+    );
+    report.broker_done(&mut broker);
+    Ok(())
+}
+
 /// b then c on the same broker (each c run reads what one b run wrote).
 fn scenario_bc(
     bin: &Path,
@@ -1339,7 +1413,7 @@ fn scenario_latency(
 
 fn main() {
     // `cargo bench` passes `--bench`; a plain filter argument is not supported.
-    let selected = std::env::var("KAFKALAB_E2E").unwrap_or_else(|_| "a,b,c,d,e".into());
+    let selected = std::env::var("KAFKALAB_E2E").unwrap_or_else(|_| "a,b,c,d,e,g".into());
     let has = |s: &str| selected.split(',').any(|x| x.trim() == s);
     let reps: usize = std::env::var("KAFKALAB_E2E_REPS")
         .ok()
@@ -1382,6 +1456,9 @@ fn main() {
         run("b/c", &mut |r| {
             scenario_bc(&bin, r, has("b"), has("c"), reps)
         });
+    }
+    if has("g") {
+        run("g", &mut |r| scenario_native(&bin, r, reps));
     }
     if has("d") {
         run("d", &mut |r| scenario_latency(&bin, r, false, secs));

@@ -18,6 +18,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod protocol;
 pub mod record_batch;
+pub mod replication;
 pub mod server;
 pub mod storage;
 pub mod topics;

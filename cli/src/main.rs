@@ -2,6 +2,8 @@
 
 mod alloc;
 mod broker_cmd;
+mod log_hold;
+mod report_cmd;
 mod run_cmd;
 mod tools;
 
@@ -40,6 +42,8 @@ enum Command {
     /// Producer and consumer throughput tests (kafka-producer-perf-test.sh,
     /// kafka-consumer-perf-test.sh).
     Perf(tools::perf::PerfArgs),
+    /// Work with finished runs: compare two side by side, redraw one's charts.
+    Report(report_cmd::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,14 +58,15 @@ fn main() -> ExitCode {
         | Command::Produce(_)
         | Command::Consume(_)
         | Command::Groups(_)
-        | Command::Perf(_) => "warn",
+        | Command::Perf(_)
+        | Command::Report(_) => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(log_hold::Writer)
         .init();
     let result = match cli.command {
         Command::Broker(args) => broker_cmd::main(args),
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => return ExitCode::from(tools::consume::main(args)),
         Command::Groups(args) => return ExitCode::from(tools::groups::main(args)),
         Command::Perf(args) => return ExitCode::from(tools::perf::main(args)),
+        Command::Report(args) => return ExitCode::from(report_cmd::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

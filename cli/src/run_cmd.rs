@@ -11,7 +11,9 @@ use kafkalab_broker::BrokerConfig;
 use kafkalab_loadgen::engine::{self, RunOptions};
 use kafkalab_loadgen::scenario;
 
-#[derive(Args)]
+mod sweep;
+
+#[derive(Args, Clone)]
 pub struct RunArgs {
     /// The scenario file (TOML), e.g. scenarios/session-timeout.toml.
     scenario: PathBuf,
@@ -32,6 +34,17 @@ pub struct RunArgs {
     /// expectations that need measurements then fail).
     #[arg(long)]
     no_measure: bool,
+    /// Seconds the metrics endpoint stays up after the run, so Prometheus scrapes the
+    /// final phase and the expectations' results.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    metrics_linger: u64,
+    /// Show the live view even when stdout does not look like a terminal.
+    #[arg(long, conflicts_with = "no_tui")]
+    tui: bool,
+    /// Plain progress lines instead of the live view (the default when stdout is not a
+    /// terminal).
+    #[arg(long)]
+    no_tui: bool,
 }
 
 /// Exit status: 0 all expectations held, 1 one failed, 2 the run could not happen.
@@ -58,9 +71,14 @@ pub fn main(args: RunArgs) -> u8 {
             return 2;
         }
     };
-    match runtime.block_on(run(scenario, args, seed)) {
-        Ok(true) => 0,
-        Ok(false) => 1,
+    if !scenario.sweep.is_empty() {
+        return sweep::main(&runtime, &scenario, &args, seed);
+    }
+    match runtime.block_on(run(&scenario, &args, seed, None)) {
+        Ok(outcome) => {
+            print!("{}", outcome.summary);
+            u8::from(!outcome.passed)
+        }
         Err(e) => {
             eprintln!("kafkalab: {e}");
             2
@@ -68,8 +86,16 @@ pub fn main(args: RunArgs) -> u8 {
     }
 }
 
-async fn run(scenario: scenario::Scenario, args: RunArgs, seed: u64) -> Result<bool, String> {
+/// One run. `place` = (report root, stamp) overrides where the report goes (a sweep
+/// point).
+async fn run(
+    scenario: &scenario::Scenario,
+    args: &RunArgs,
+    seed: u64,
+    place: Option<(PathBuf, String)>,
+) -> Result<engine::RunOutcome, String> {
     let (now, stamp) = wall_clock();
+    let (report_root, stamp) = place.unwrap_or_else(|| (args.report_dir.clone(), stamp));
     let mut embedded = None;
     let mut _log_dir = None;
     let bootstrap = match args
@@ -142,29 +168,63 @@ async fn run(scenario: scenario::Scenario, args: RunArgs, seed: u64) -> Result<b
     let metrics_task = tokio::spawn(kafkalab_broker::http::serve(
         listener, registries, refresh, metrics_rx,
     ));
+    let (view_hooks, view) = start_view(args)?.unzip();
     let outcome = engine::run(
-        &scenario,
+        scenario,
         RunOptions {
             bootstrap,
-            report_root: args.report_dir.clone(),
+            report_root,
             started_at: now,
             stamp,
             seed,
-            progress: true,
+            progress: view_hooks.is_none(),
             registry: Some(registry),
             measure: !args.no_measure,
+            view: view_hooks,
         },
     )
     .await
     .map_err(|e| e.to_string());
+    // The terminal comes back before anything else is printed.
+    if let Some(Err(e)) = view.map(|v| v.finish()) {
+        eprintln!("kafkalab: live view: {e}");
+    }
+    crate::log_hold::release();
+    tokio::time::sleep(std::time::Duration::from_secs(args.metrics_linger)).await;
     let _ = stop_metrics.send(true);
     let _ = metrics_task.await;
     if let Some(b) = embedded {
         b.shutdown().await;
     }
     let outcome = outcome?;
-    print!("{}", outcome.summary);
-    Ok(outcome.passed)
+    Ok(outcome)
+}
+
+type View = (
+    engine::snapshot::ViewHooks,
+    kafkalab_loadgen::view::ViewHandle,
+);
+
+/// The live view: with --tui, or when stdout and stdin are a terminal (unless --no-tui).
+fn start_view(args: &RunArgs) -> Result<Option<View>, String> {
+    use std::io::IsTerminal;
+    let wanted = args.tui
+        || (!args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal());
+    if !wanted {
+        return Ok(None);
+    }
+    let (hooks, end) = engine::snapshot::ViewHooks::channel();
+    match kafkalab_loadgen::view::spawn(end) {
+        Ok(handle) => {
+            crate::log_hold::hold();
+            Ok(Some((hooks, handle)))
+        }
+        Err(e) if args.tui => Err(format!("--tui: cannot use the terminal: {e}")),
+        Err(e) => {
+            eprintln!("kafkalab: no live view ({e}); printing progress lines");
+            Ok(None)
+        }
+    }
 }
 
 /// (RFC 3339 UTC time, directory stamp) of now. The CLI is the one place that reads

@@ -5,4 +5,6 @@
 pub mod client;
 pub mod engine;
 pub mod measure;
+pub mod report;
 pub mod scenario;
+pub mod view;

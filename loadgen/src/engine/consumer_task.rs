@@ -134,12 +134,19 @@ async fn watch_events(
                     .iter()
                     .map(|(t, p)| stats.partition_id(t, *p))
                     .collect();
+                let t = stats.ns_of(at);
+                stats.pauses.lock().assigned(&group, &member, &ids, t);
                 stats
-                    .pauses
+                    .ownership
                     .lock()
-                    .assigned(&group, &member, &ids, stats.ns_of(at));
+                    .assigned(&group, &member, &partitions, t);
             }
-            ConsumerEvent::Revoked { .. } | ConsumerEvent::Lost { .. } => {}
+            ConsumerEvent::Revoked { partitions, at } | ConsumerEvent::Lost { partitions, at } => {
+                stats
+                    .ownership
+                    .lock()
+                    .revoked(&group, &member, &partitions, stats.ns_of(at));
+            }
             ConsumerEvent::LeftGroup { reason, at } => {
                 stats
                     .pauses

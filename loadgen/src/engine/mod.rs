@@ -5,8 +5,11 @@
 
 mod consumer_task;
 mod keys;
+mod lag;
 mod outcome;
 mod producer_task;
+pub mod scenario_metrics;
+pub mod snapshot;
 mod stats;
 
 use std::collections::{BTreeMap, HashMap};
@@ -57,6 +60,8 @@ pub struct RunOptions {
     pub registry: Option<prometheus::Registry>,
     /// Verify and time every record (off only to measure the cost of measuring).
     pub measure: bool,
+    /// The live view: snapshots out, an early stop in (`None`: no view).
+    pub view: Option<snapshot::ViewHooks>,
 }
 
 pub struct RunOutcome {
@@ -77,6 +82,12 @@ struct Groups {
 
 /// Runs a scenario to the end.
 pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, EngineError> {
+    let run_metrics = scenario_metrics::ScenarioMetrics::start(
+        opts.registry.as_ref(),
+        scenario,
+        opts.seed,
+        &opts.started_at,
+    );
     let admin = Admin::new(&opts.bootstrap).await?;
     create_topics(&admin, scenario).await?;
     let mut partitions = HashMap::new();
@@ -188,13 +199,27 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         stats.measuring.store(true, Ordering::Relaxed);
     }
     let mut baseline = (0u64, 0u64);
+    let view = opts
+        .view
+        .as_ref()
+        .map(|h| snapshot::Publisher::start(h, scenario, &opts.bootstrap, opts.seed, &stats));
+    let mut view_stop = opts.view.as_ref().map(|h| h.stop.clone());
+    let mut stopped_early = false;
     loop {
         let next_event = events.peek().map(|e| start + *e.at);
         tokio::select! {
             _ = tokio::time::sleep_until(end) => break,
+            _ = snapshot::stop_requested(&mut view_stop) => {
+                stopped_early = true;
+                break;
+            }
             _ = async { match next_event { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
                 if let Some(ev) = events.next() {
+                    run_metrics.event(ev);
                     apply_event(ev, scenario, &opts, &stats, &mut groups, &producers, &mut series).await?;
+                    if let Some(v) = &view {
+                        v.publish(&stats, &series, snapshot::Phase::running(warm), baseline, &producer_handles);
+                    }
                 }
             }
             _ = tick.tick() => {
@@ -205,21 +230,42 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
                     stats.measuring.store(true, Ordering::Relaxed);
                     baseline = (stats.acked.total(), stats.consumed.total());
                     series.mark(stats.now_ns(), "warm-up over");
+                    run_metrics.phase(scenario_metrics::Phase::Measure);
                 }
                 let sample = sample_second(&stats, &mut series, &mut produce_interval, &mut e2e_interval);
+                run_metrics.second(&sample);
                 if opts.progress && sample.t.is_multiple_of(5) {
                     println!("{}", outcome::progress_line(&sample, &produce_interval, &e2e_interval));
+                }
+                if let Some(v) = &view {
+                    v.publish(&stats, &series, snapshot::Phase::running(warm), baseline, &producer_handles);
                 }
             }
         }
     }
-    let measured_s = scenario.measured().as_secs_f64().max(1e-9);
+    let measured_s = if stopped_early {
+        Instant::now().saturating_duration_since(warmup_end)
+    } else {
+        scenario.measured()
+    }
+    .as_secs_f64()
+    .max(1e-9);
+    if let Some(v) = &view {
+        v.publish(
+            &stats,
+            &series,
+            snapshot::Phase::Draining,
+            baseline,
+            &producer_handles,
+        );
+    }
     let after_warmup = (
         stats.acked.total() - baseline.0,
         stats.consumed.total() - baseline.1,
     );
 
     // Stop producing, let the groups catch up, then close everyone cleanly.
+    run_metrics.phase(scenario_metrics::Phase::Drain);
     let _ = stop_tx.send(true);
     for t in producer_tasks {
         match tokio::time::timeout(Duration::from_secs(30), t).await {
@@ -268,7 +314,14 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         .collect();
     report.pauses = stats.pauses.lock().summary(stats.now_ns());
     report.expectations = outcome::evaluate(scenario, &measured);
+    run_metrics.finish(&report.expectations);
     report.series = series;
+    report.metrics = measured
+        .0
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    report.ownership = stats.ownership.lock().intervals(stats.now_ns());
     let report_dir = opts
         .report_root
         .join(format!("{}-{}", scenario.name, opts.stamp));
@@ -281,6 +334,9 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
             &[("produce", &produce), ("e2e", &e2e)],
         )
         .map_err(|e| EngineError::Report(e.to_string()))?;
+    }
+    if let Some(v) = &view {
+        v.finish(&report, &report_dir);
     }
     let summary = outcome::summary_text(scenario, &report, &measured, &report_dir);
     Ok(RunOutcome {
@@ -387,7 +443,10 @@ async fn apply_event(
     };
     let now = stats.now_ns();
     series.mark(now, label.clone());
-    println!("[{:>6.1}s] event: {label}", now as f64 / 1e9);
+    // With the live view on, events show in its timeline panel instead.
+    if opts.progress {
+        println!("[{:>6.1}s] event: {label}", now as f64 / 1e9);
+    }
     let member = |groups: &mut Groups| -> Option<Member> {
         let t = target.as_ref()?;
         let list = groups.members.get_mut(&t.name)?;
@@ -454,9 +513,10 @@ async fn apply_event(
                 });
             }
         }
-        other => {
+        other if opts.progress => {
             println!("           ({} needs a multi-broker cluster: not available in this version; ignored)", other.as_str());
         }
+        _ => {}
     }
     Ok(())
 }

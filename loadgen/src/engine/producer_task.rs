@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::keys::KeyGen;
 use super::stats::Stats;
 use crate::client::producer::partitioner::partition_for_key;
-use crate::client::producer::{Producer, ProducerRecord};
+use crate::client::producer::{BatchDelivery, DeliveryListener, Producer, ProducerRecord, Tag};
 use crate::client::ClientError;
 use crate::measure::{Filler, PayloadFormat, PayloadHeader};
 use crate::scenario::{Keys, Payload};
@@ -46,6 +46,11 @@ pub async fn run(
     mut control: watch::Receiver<ProducerControl>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
+    producer.set_delivery_listener(Arc::new(Acks {
+        stats: stats.clone(),
+        producer: spec.index,
+        topic: spec.topic.clone(),
+    }));
     let format =
         PayloadFormat::new(spec.record_size).map_err(|e| ClientError::Config(e.to_string()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
@@ -55,6 +60,9 @@ pub async fn run(
     };
     let mut keys = KeyGen::new(spec.keys, spec.key_space);
     let mut seqs = vec![0u64; spec.partitions.max(1) as usize];
+    let pids: Vec<u32> = (0..spec.partitions.max(1))
+        .map(|p| stats.partition_id(&spec.topic, p))
+        .collect();
     let topic: Arc<str> = spec.topic.as_str().into();
     let mut round_robin: i32 = rng_start(&mut rng, spec.partitions);
     let mut ctl = *control.borrow();
@@ -118,17 +126,12 @@ pub async fn run(
         if let Some(k) = key {
             record = record.with_key(k);
         }
-        let pid = stats.partition_id(&spec.topic, partition);
-        let s = stats.clone();
-        let producer_index = spec.index;
+        let pid = pids.get(partition as usize).copied().unwrap_or(u32::MAX);
         stats.produced.add(1);
-        let sent = producer
-            .send_with(record, move |res| match res {
-                Ok(md) => s.on_ack(producer_index, pid, seq, md.offset, intended_ns),
-                Err(_) => s.on_fail(producer_index, pid, seq),
-            })
-            .await;
-        if let Err(e) = sent {
+        if let Err(e) = producer
+            .send_tagged(record, Tag(seq, intended_ns as u64))
+            .await
+        {
             stats.on_fail(spec.index, pid, seq);
             tracing::warn!(producer = spec.index, "send failed: {e}");
         }
@@ -142,4 +145,28 @@ pub async fn run(
 fn rng_start(rng: &mut ChaCha8Rng, partitions: i32) -> i32 {
     use rand::Rng;
     rng.random_range(0..partitions.max(1))
+}
+
+/// Hands each acknowledged or failed batch to the run's stats (verification, latency).
+struct Acks {
+    stats: Arc<Stats>,
+    producer: u32,
+    topic: String,
+}
+
+impl DeliveryListener for Acks {
+    fn delivered(&self, batch: &BatchDelivery<'_>) {
+        // The scenario's producers each write one topic.
+        let pid = if batch.topic == self.topic {
+            self.stats.partition_id(&self.topic, batch.partition)
+        } else {
+            u32::MAX
+        };
+        match batch.result {
+            Ok(()) => self.stats.on_acked_batch(self.producer, pid, batch.records),
+            Err(_) => self
+                .stats
+                .on_failed_batch(self.producer, pid, batch.records),
+        }
+    }
 }

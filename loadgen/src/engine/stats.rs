@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use crate::client::producer::Tag;
 use crate::measure::{
     IntervalCounter, LatencyRecorder, PauseTracker, PayloadHeader, Verifier, VerifierConfig,
 };
@@ -41,8 +42,12 @@ pub struct Stats {
     pub e2e_latency: Mutex<LatencyRecorder>,
     pub verifiers: BTreeMap<String, Mutex<Verifier>>,
     pub pauses: Mutex<PauseTracker>,
+    /// Which member owned which partition when (the rebalance made visible).
+    pub ownership: Mutex<crate::measure::OwnershipTracker>,
     pub groups: Mutex<BTreeMap<String, GroupObs>>,
-    partitions: HashMap<(String, i32), u32>,
+    /// (topic, run-wide partition id per partition index). Looked up per record: a
+    /// scan of a scenario's few topics costs less than hashing the name.
+    partitions: Vec<(String, Vec<u32>)>,
 }
 
 impl Stats {
@@ -73,13 +78,14 @@ impl Stats {
                 })
                 .collect(),
             pauses: Mutex::new(PauseTracker::new()),
+            ownership: Mutex::new(crate::measure::OwnershipTracker::new()),
             groups: Mutex::new(
                 groups
                     .iter()
                     .map(|g| (g.clone(), GroupObs::default()))
                     .collect(),
             ),
-            partitions,
+            partitions: by_topic(partitions),
         }
     }
 
@@ -98,33 +104,50 @@ impl Stats {
 
     pub fn partition_id(&self, topic: &str, partition: i32) -> u32 {
         self.partitions
-            .get(&(topic.to_string(), partition))
+            .iter()
+            .find(|(t, _)| t == topic)
+            .and_then(|(_, ids)| ids.get(usize::try_from(partition).ok()?))
             .copied()
             .unwrap_or(u32::MAX)
     }
 
-    /// A record was acknowledged by the cluster.
-    pub fn on_ack(&self, producer: u32, pid: u32, seq: u64, offset: i64, intended_ns: i64) {
-        self.acked.add(1);
-        if !self.measure {
+    /// A batch of one producer's records for one partition was acknowledged: `records`
+    /// holds (offset, tag) with tag = (sequence, intended send time in ns), in offset
+    /// order. One lock per histogram and verifier per batch, not per record.
+    pub fn on_acked_batch(&self, producer: u32, pid: u32, records: &[(i64, Tag)]) {
+        self.acked.add(records.len() as u64);
+        if !self.measure || records.is_empty() {
             return;
         }
-        let now = self.now_ns();
         if self.measuring.load(Ordering::Relaxed) {
-            self.produce_latency
-                .lock()
-                .record_intended(intended_ns, now);
+            let now = self.now_ns();
+            let mut lat = self.produce_latency.lock();
+            for (_, t) in records {
+                lat.record_intended(t.1 as i64, now);
+            }
         }
         for v in self.verifiers.values() {
-            v.lock().acked(producer, pid, seq, offset);
+            let mut v = v.lock();
+            for_each_run(records, |first_seq, count, base_offset| {
+                v.acked_range(producer, pid, first_seq, count, base_offset)
+            });
         }
     }
 
-    pub fn on_fail(&self, producer: u32, pid: u32, seq: u64) {
-        self.failed.add(1);
+    /// A batch of one producer's records for one partition finally failed.
+    pub fn on_failed_batch(&self, producer: u32, pid: u32, records: &[(i64, Tag)]) {
+        self.failed.add(records.len() as u64);
         for v in self.verifiers.values() {
-            v.lock().failed(producer, pid, seq);
+            let mut v = v.lock();
+            for_each_run(records, |first_seq, count, _| {
+                v.failed_range(producer, pid, first_seq, count)
+            });
         }
+    }
+
+    /// One record could not even be queued.
+    pub fn on_fail(&self, producer: u32, pid: u32, seq: u64) {
+        self.on_failed_batch(producer, pid, &[(-1, Tag(seq, 0))]);
     }
 
     /// A consumer in `group` received records: verifies each and records end-to-end
@@ -139,17 +162,7 @@ impl Stats {
             return;
         }
         if let Some(v) = self.verifiers.get(group) {
-            let mut v = v.lock();
-            for (pid, offset, header) in records {
-                match header {
-                    Some(h) => {
-                        v.consumed(*pid, *offset, h);
-                    }
-                    None => {
-                        v.foreign(*pid, *offset);
-                    }
-                }
-            }
+            v.lock().consumed_batch(records);
         }
         if self.measuring.load(Ordering::Relaxed) {
             let mut lat = self.e2e_latency.lock();
@@ -161,5 +174,76 @@ impl Stats {
                 }
             }
         }
+    }
+}
+
+fn by_topic(partitions: HashMap<(String, i32), u32>) -> Vec<(String, Vec<u32>)> {
+    let mut out: Vec<(String, Vec<u32>)> = Vec::new();
+    for ((topic, p), id) in partitions {
+        let Ok(p) = usize::try_from(p) else { continue };
+        let at = match out.iter().position(|(t, _)| *t == topic) {
+            Some(i) => i,
+            None => {
+                out.push((topic, Vec::new()));
+                out.len() - 1
+            }
+        };
+        let ids = &mut out[at].1;
+        if ids.len() <= p {
+            ids.resize(p + 1, u32::MAX);
+        }
+        ids[p] = id;
+    }
+    out
+}
+
+/// Calls `f(first_seq, count, base_offset)` for each run of consecutive sequences at
+/// consecutive offsets (a whole batch is usually one run).
+fn for_each_run(records: &[(i64, Tag)], mut f: impl FnMut(u64, u64, i64)) {
+    let mut i = 0;
+    while i < records.len() {
+        let (base, Tag(first, _)) = records[i];
+        let mut n = 1;
+        while let Some(&(o, Tag(seq, _))) = records.get(i + n) {
+            let next = n as u64;
+            let offset_follows = base < 0 && o < 0 || base >= 0 && o == base + next as i64;
+            if seq != first + next || !offset_follows {
+                break;
+            }
+            n += 1;
+        }
+        f(first, n as u64, base);
+        i += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(records: &[(i64, Tag)]) -> Vec<(u64, u64, i64)> {
+        let mut out = Vec::new();
+        for_each_run(records, |s, n, o| out.push((s, n, o)));
+        out
+    }
+
+    #[test]
+    fn consecutive_sequences_at_consecutive_offsets_are_one_run() {
+        let recs: Vec<(i64, Tag)> = (0..5).map(|i| (100 + i, Tag(7 + i as u64, 0))).collect();
+        assert_eq!(runs(&recs), vec![(7, 5, 100)]);
+    }
+
+    #[test]
+    fn a_gap_in_sequences_or_offsets_starts_a_new_run() {
+        let recs = [
+            (10, Tag(0, 0)),
+            (11, Tag(1, 0)),
+            (12, Tag(5, 0)),
+            (14, Tag(6, 0)),
+        ];
+        assert_eq!(runs(&recs), vec![(0, 2, 10), (5, 1, 12), (6, 1, 14)]);
+        let unknown = [(-1, Tag(3, 0)), (-1, Tag(4, 0)), (-1, Tag(9, 0))];
+        assert_eq!(runs(&unknown), vec![(3, 2, -1), (9, 1, -1)]);
+        assert!(runs(&[]).is_empty());
     }
 }

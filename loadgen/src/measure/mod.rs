@@ -11,10 +11,12 @@
 //!   `.hgrm` export.
 //! * [`verify`]: loss / duplicate / order verification per consumer group.
 //! * [`series`]: the one-second time series.
+//! * [`ownership`]: partition ownership per member over time.
 //! * [`pause`]: rebalance pause ("stop the world") tracking.
 //! * [`report`]: the `report.json` model and the report directory writer.
 
 pub mod latency;
+pub mod ownership;
 pub mod pause;
 pub mod payload;
 mod ranges;
@@ -23,6 +25,7 @@ pub mod series;
 pub mod verify;
 
 pub use latency::{write_percentile_distribution, LatencyRecorder, LatencySummary};
+pub use ownership::{OwnershipEnd, OwnershipInterval, OwnershipTracker};
 pub use pause::{
     GroupPause, GroupPauseStats, LongestMemberPause, MemberPause, PauseSummary, PauseTracker,
     ResumedBy,

@@ -1,8 +1,9 @@
 //! The `report.json` model and the writer of a run's report directory.
 //!
-//! A run directory holds `report.json` (this model) and one `<name>.hgrm` per latency
-//! histogram (HdrHistogram percentile-distribution text, values in ms), which the
-//! HdrHistogram plotter and the report renderer read.
+//! A run directory holds `report.json` (this model), one `<name>.hgrm` per latency
+//! histogram (HdrHistogram percentile-distribution text, values in ms), and what
+//! [`crate::report`] draws from them: the charts (`.svg`, `.png`), `index.html` and
+//! `summary.md`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::latency::{LatencyRecorder, LatencySummary};
+use super::ownership::OwnershipInterval;
 use super::pause::PauseSummary;
 use super::series::Series;
 use super::verify::VerificationSummary;
@@ -72,6 +74,13 @@ pub struct Report {
     pub expectations: Vec<ExpectationOutcome>,
     /// The one-second series.
     pub series: Series,
+    /// Every `[expect]` metric the run measured (`records_per_request`, ...), whether
+    /// or not the scenario checks it: what sweeps and comparisons tabulate.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+    /// Partition ownership intervals per member (the ownership chart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ownership: Vec<OwnershipInterval>,
 }
 
 impl Report {
@@ -89,6 +98,8 @@ impl Report {
             pauses: PauseSummary::default(),
             expectations: Vec::new(),
             series: Series::default(),
+            metrics: BTreeMap::new(),
+            ownership: Vec::new(),
         }
     }
 
@@ -121,6 +132,22 @@ pub enum ReportError {
     /// Serialisation error.
     #[error("report.json: {0}")]
     Json(#[from] serde_json::Error),
+    /// A report file that cannot be read back (`kafkalab report compare`).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A chart could not be drawn.
+    #[error("chart {chart}: {message}")]
+    Chart {
+        /// The chart's file stem.
+        chart: String,
+        /// The drawing error.
+        message: String,
+    },
 }
 
 fn valid_name(name: &str) -> bool {
@@ -139,8 +166,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ReportError + '_ {
 }
 
 /// Writes `report.json` and `<name>.hgrm` for each histogram (its cumulative histogram)
-/// into `dir`, creating it. Returns the files written. Names are checked before anything
-/// is written.
+/// into `dir`, creating it, then the charts, `index.html` and `summary.md`
+/// ([`crate::report::write_run`]). Returns the files written. Names are checked before
+/// anything is written.
 pub fn write_report(
     dir: &Path,
     report: &Report,
@@ -164,6 +192,7 @@ pub fn write_report(
     fs::write(&json_path, json).map_err(io_err(&json_path))?;
     written.push(json_path);
 
+    let mut hgrms = Vec::with_capacity(histograms.len());
     for (name, recorder) in histograms {
         let path = dir.join(format!("{name}.hgrm"));
         let file = fs::File::create(&path).map_err(io_err(&path))?;
@@ -171,7 +200,9 @@ pub fn write_report(
         recorder.write_hgrm(&mut out).map_err(io_err(&path))?;
         out.flush().map_err(io_err(&path))?;
         written.push(path);
+        hgrms.push((name.to_string(), recorder.hgrm_string()));
     }
+    written.extend(crate::report::write_run(dir, report, &hgrms)?);
     Ok(written)
 }
 
@@ -223,7 +254,18 @@ mod tests {
         let dir = tmp.path().join("runs").join("session-timeout-7");
         let files =
             write_report(&dir, &report, &[("produce", &produce), ("e2e", &e2e)]).expect("write");
-        assert_eq!(files.len(), 3);
+        // report.json, two .hgrm, index.html, summary.md, and an SVG and a PNG for the
+        // throughput, latency and HDR charts (no group samples or ownership here).
+        assert_eq!(files.len(), 3 + 2 + 2 * 3, "{files:?}");
+        for f in [
+            "index.html",
+            "summary.md",
+            "throughput.svg",
+            "hdr.png",
+            "latency.svg",
+        ] {
+            assert!(dir.join(f).exists(), "{f}");
+        }
         let text = fs::read_to_string(dir.join("report.json")).expect("json");
         let back: Report = serde_json::from_str(&text).expect("parse");
         // Floats may differ in the last bit through text: compare the rest exactly.

@@ -155,6 +155,27 @@ impl PendingAcks {
         self.runs.insert(start, (end, offset));
     }
 
+    /// Removes `[a, b)` (consumed), splitting the runs it cuts.
+    fn remove_range(&mut self, a: u64, b: u64, cap: usize) {
+        while let Some((&s, &(e, off))) = self.runs.range(..b).next_back() {
+            if e <= a {
+                break;
+            }
+            self.runs.remove(&s);
+            if e > b {
+                self.runs.insert(b, (e, offset_at(s, off, b)));
+            }
+            if s < a {
+                // Ends at `a`: the next look finds it and stops.
+                self.runs.insert(s, (a, off));
+            }
+        }
+        while self.runs.len() > cap {
+            self.runs.pop_last();
+            self.dropped = true;
+        }
+    }
+
     fn remove(&mut self, seq: u64, cap: usize) {
         let Some((&s, &(e, off))) = self.runs.range(..=seq).next_back() else {
             return;
@@ -199,7 +220,7 @@ struct PartitionState {
     foreign: u64,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Counters {
     consumed: u64,
     unique: u64,
@@ -504,6 +525,121 @@ impl Verifier {
         }
     }
 
+    /// The group consumed these records (partition, offset, header; `None` = not a
+    /// kafkalab record), in fetch order. Same outcome as [`Self::consumed`] and
+    /// [`Self::foreign`] per record, but a run of one producer's consecutive sequences
+    /// at consecutive offsets, all new (the usual fetch), costs one update per set
+    /// instead of one per record.
+    pub fn consumed_batch(&mut self, records: &[(PartitionId, i64, Option<PayloadHeader>)]) {
+        let mut i = 0;
+        while i < records.len() {
+            let n = self.run_len(&records[i..]);
+            let (partition, offset, header) = &records[i];
+            match header {
+                Some(h) if n > 1 && self.consumed_new_run(*partition, *offset, h, n as u64) => {}
+                Some(_) => {
+                    for (p, o, h) in &records[i..i + n] {
+                        if let Some(h) = h {
+                            self.consumed(*p, *o, h);
+                        }
+                    }
+                }
+                None => {
+                    self.foreign(*partition, *offset);
+                }
+            }
+            i += n;
+        }
+    }
+
+    /// How many records from the start of `records` form one run (at least 1).
+    fn run_len(&self, records: &[(PartitionId, i64, Option<PayloadHeader>)]) -> usize {
+        let Some((p0, o0, Some(h0))) = records.first() else {
+            return 1;
+        };
+        if h0.run_id != self.config.run_id || *o0 < 0 {
+            return 1;
+        }
+        let mut n = 1;
+        while let Some((p, o, Some(h))) = records.get(n) {
+            let k = n as u64;
+            if p != p0
+                || *o != o0 + n as i64
+                || h.run_id != h0.run_id
+                || h.producer != h0.producer
+                || h.seq != h0.seq.wrapping_add(k)
+            {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Records `n` consecutive records starting at `offset` / `first.seq` when none of
+    /// their offsets or sequences was seen before; false (nothing recorded) otherwise.
+    fn consumed_new_run(
+        &mut self,
+        partition: PartitionId,
+        offset: i64,
+        first: &PayloadHeader,
+        n: u64,
+    ) -> bool {
+        let (Ok(o), Some(seq_end)) = (u64::try_from(offset), first.seq.checked_add(n)) else {
+            return false;
+        };
+        let Some(o_end) = o.checked_add(n) else {
+            return false;
+        };
+        let seq = first.seq;
+        let key = stream_key(first.producer, partition);
+        let seen_offsets = self
+            .partitions
+            .get(&partition)
+            .is_some_and(|p| p.offsets.count_within(o, o_end) > 0);
+        let seen_seqs = self
+            .streams
+            .get(&key)
+            .is_some_and(|st| st.consumed.count_within(seq, seq_end) > 0);
+        if seen_offsets || seen_seqs {
+            return false;
+        }
+        let cap = self.config.max_ranges;
+        let pending_cap = self.config.max_pending_runs;
+        let part = self.partitions.entry(partition).or_default();
+        part.offsets.insert_range(o, o_end);
+        part.first_offset = Some(part.first_offset.map_or(o, |f| f.min(o)));
+        part.last_offset = Some(part.last_offset.map_or(o_end - 1, |l| l.max(o_end - 1)));
+        while part.offsets.range_count() > cap {
+            part.offsets.collapse_lowest_gap();
+            self.approximate = true;
+        }
+        part.consumed += n;
+        self.counters.consumed += n;
+        self.counters.unique += n;
+        let stream = self.streams.entry(key).or_default();
+        stream.consumed.insert_range(seq, seq_end);
+        stream.pending.remove_range(seq, seq_end, pending_cap);
+        // Each record is behind when below the highest sequence consumed before it;
+        // within the run sequences rise, so only those below the old maximum are.
+        if let Some(m) = stream.max_seq {
+            let behind = m.saturating_sub(seq).min(n);
+            self.counters.out_of_order += behind;
+            part.out_of_order += behind;
+        }
+        stream.max_seq = Some(stream.max_seq.map_or(seq_end - 1, |m| m.max(seq_end - 1)));
+        while stream.consumed.range_count() > cap {
+            if let Some((gs, ge)) = stream.consumed.collapse_lowest_gap() {
+                stream.lost_collapsed += stream.acked.count_within(gs, ge);
+            }
+            self.approximate = true;
+        }
+        if stream.pending.dropped {
+            self.approximate = true;
+        }
+        true
+    }
+
     /// Decodes `value` and records the delivery; returns the header when it is a
     /// kafkalab record (of any run), e.g. to record end-to-end latency.
     pub fn consumed_value(
@@ -685,6 +821,95 @@ mod tests {
 
     fn verifier() -> Verifier {
         Verifier::new("billing", VerifierConfig::new(RUN))
+    }
+
+    /// `consumed_batch` must account exactly like one `consumed` / `foreign` call per
+    /// record, whatever the mix of runs, duplicates, gaps, reordering and foreign values.
+    #[test]
+    fn batch_and_per_record_agree() {
+        use rand::{Rng, SeedableRng};
+        for seed in 0..40u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let (mut one, mut batched) = (verifier(), verifier());
+            // Two producers, two partitions; each (producer, partition) writes a log.
+            let mut logs: Vec<Vec<(PartitionId, i64, Option<PayloadHeader>)>> = Vec::new();
+            for (producer, partition) in [(0u32, 0u32), (1, 0), (0, 1)] {
+                let n = rng.random_range(1..200u64);
+                let base = rng.random_range(0..50i64);
+                for v in [&mut one, &mut batched] {
+                    v.acked_range(producer, partition, 0, n, base);
+                }
+                logs.push(
+                    (0..n)
+                        .map(|seq| (partition, base + seq as i64, Some(h(producer, seq))))
+                        .collect(),
+                );
+            }
+            // Fetches: slices of the logs, some repeated (redelivery), some skipped,
+            // some reordered, with foreign and other-run records mixed in.
+            let mut fetches: Vec<Vec<(PartitionId, i64, Option<PayloadHeader>)>> = Vec::new();
+            for log in &logs {
+                let mut at = 0;
+                while at < log.len() {
+                    let len = rng.random_range(1..40).min(log.len() - at);
+                    let mut f = log[at..at + len].to_vec();
+                    match rng.random_range(0..10) {
+                        0 => f.reverse(),
+                        1 => f.push((f[0].0, 10_000 + at as i64, None)),
+                        2 => {
+                            if let Some((_, _, Some(hd))) = f.first_mut() {
+                                hd.run_id = RUN + 1;
+                            }
+                        }
+                        3 => {
+                            f.remove(f.len() / 2);
+                        }
+                        _ => {}
+                    }
+                    if !f.is_empty() {
+                        fetches.push(f);
+                    }
+                    at = match rng.random_range(0..8) {
+                        0 => at.saturating_sub(rng.random_range(1..30)),
+                        1 => at + len + rng.random_range(1..5),
+                        _ => at + len,
+                    };
+                }
+            }
+            // Interleave the logs' fetches.
+            for i in (1..fetches.len()).rev() {
+                fetches.swap(i, rng.random_range(0..=i));
+            }
+            for f in &fetches {
+                for (p, o, hd) in f {
+                    match hd {
+                        Some(hd) => {
+                            one.consumed(*p, *o, hd);
+                        }
+                        None => {
+                            one.foreign(*p, *o);
+                        }
+                    }
+                }
+                batched.consumed_batch(f);
+            }
+            assert_eq!(one.summary(), batched.summary(), "seed {seed}");
+            assert_eq!(one.counters, batched.counters, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_run_is_counted_like_its_records() {
+        let mut v = verifier();
+        v.acked_range(3, 0, 0, 10, 0);
+        let recs: Vec<_> = (0..10u64).map(|s| (0, s as i64, Some(h(3, s)))).collect();
+        v.consumed_batch(&recs);
+        let s = v.summary();
+        assert_eq!((s.acked, s.unique_consumed, s.lost), (10, 10, 0));
+        // The same run again is a redelivery of all ten.
+        v.consumed_batch(&recs);
+        let s = v.summary();
+        assert_eq!((s.unique_consumed, s.duplicates), (10, 10));
     }
 
     #[test]

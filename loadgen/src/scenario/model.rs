@@ -9,13 +9,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::duration::{self, ProcessingModel};
 use super::expect::{self, Expectation};
 pub use super::located::Located;
 use super::suggest;
+use super::sweep::Sweep;
 
 /// Kafka properties (client, broker or topic settings) by their Kafka name, values as
 /// strings exactly as a Kafka properties file would hold them (`5` → `"5"`,
@@ -67,10 +67,9 @@ pub struct Scenario {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub expect: Vec<Expectation>,
-    /// The `[sweep]` table, in file order: one run per combination (the sweep engine
-    /// interprets the paths).
-    #[serde(default, with = "serde_sweep", skip_serializing_if = "Vec::is_empty")]
-    pub sweep: Vec<SweepAxis>,
+    /// The `[sweep]` table: one run per combination of the listed values.
+    #[serde(default, skip_serializing_if = "Sweep::is_empty")]
+    pub sweep: Sweep,
 }
 
 impl Scenario {
@@ -656,15 +655,6 @@ impl ProcessingPer {
     }
 }
 
-/// One `[sweep]` entry: a setting's dotted path and the values to try.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SweepAxis {
-    /// As written (`"producers.p0.config.linger.ms"`).
-    pub path: Located<String>,
-    /// At least one value.
-    pub values: Vec<toml::Value>,
-}
-
 // ---- serde plumbing for string-valued enums ----
 
 fn one_of<T: Copy>(what: &str, v: &str, table: &[(&str, T)]) -> Result<T, String> {
@@ -902,7 +892,7 @@ enum PropValue {
 }
 
 /// toml's private marker for date-times, which arrive as a one-entry map.
-const TOML_DATETIME_KEY: &str = "$__toml_private_datetime";
+pub(super) const TOML_DATETIME_KEY: &str = "$__toml_private_datetime";
 
 impl<'de> Deserialize<'de> for PropValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -1000,124 +990,4 @@ fn de_properties<'de, D: Deserializer<'de>>(d: D) -> Result<Properties, D::Error
         }
     }
     d.deserialize_map(V)
-}
-
-// ---- [sweep] ----
-
-enum SweepValue {
-    Values(Vec<toml::Value>),
-    Table(Vec<(Located<String>, SweepValue)>),
-}
-
-impl<'de> Deserialize<'de> for SweepValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SweepValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array of values, e.g. [0, 20]")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SweepValue, A::Error> {
-                let mut values = Vec::new();
-                while let Some(v) = seq.next_element::<toml::Value>()? {
-                    values.push(v);
-                }
-                if values.is_empty() {
-                    return Err(de::Error::custom("a sweep needs at least one value"));
-                }
-                Ok(SweepValue::Values(values))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SweepValue, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(k) = map.next_key::<Located<String>>()? {
-                    if k.value == TOML_DATETIME_KEY {
-                        return Err(de::Error::custom(
-                            "a sweep is an array of values, e.g. [0, 20]; found a date",
-                        ));
-                    }
-                    let v = map.next_value::<SweepValue>()?;
-                    entries.push((k, v));
-                }
-                Ok(SweepValue::Table(entries))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<SweepValue, E> {
-                Err(E::custom(format!(
-                    "a sweep is an array of values, e.g. [0, 20]; found the string \"{v}\""
-                )))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SweepValue, E> {
-                Err(E::custom(format!(
-                    "a sweep is an array of values, e.g. [{v}]; found the single value {v}"
-                )))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<SweepValue, E> {
-                Err(E::custom(format!(
-                    "a sweep is an array of values, e.g. [{v}]; found the single value {v}"
-                )))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<SweepValue, E> {
-                Err(E::custom(format!(
-                    "a sweep is an array of values, e.g. [true, false]; found {v}"
-                )))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-fn flatten_sweep(prefix: Located<String>, v: SweepValue, out: &mut Vec<SweepAxis>) {
-    match v {
-        SweepValue::Values(values) => out.push(SweepAxis {
-            path: prefix,
-            values,
-        }),
-        SweepValue::Table(entries) => {
-            for (k, v) in entries {
-                let path =
-                    Located::at(format!("{}.{}", prefix.value, k.value), prefix.span.clone());
-                flatten_sweep(path, v, out);
-            }
-        }
-    }
-}
-
-/// serde `with` helpers: a `[sweep]` table ↔ `Vec<SweepAxis>` in file order. Unquoted
-/// dotted keys are flattened into the same paths quoted keys give.
-mod serde_sweep {
-    use super::*;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SweepAxis>, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Vec<SweepAxis>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a table of \"dotted.path\" = [values]")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out: Vec<SweepAxis> = Vec::new();
-                while let Some(k) = map.next_key::<Located<String>>()? {
-                    let v = map.next_value::<SweepValue>()?;
-                    flatten_sweep(k, v, &mut out);
-                }
-                for (i, axis) in out.iter().enumerate() {
-                    if out[..i].iter().any(|a| a.path.value == axis.path.value) {
-                        return Err(de::Error::custom(format!(
-                            "sweep path '{}' is given twice",
-                            axis.path.value
-                        )));
-                    }
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(V)
-    }
-
-    pub fn serialize<S: Serializer>(v: &[SweepAxis], s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(v.len()))?;
-        for axis in v {
-            map.serialize_entry(&axis.path.value, &axis.values)?;
-        }
-        map.end()
-    }
 }

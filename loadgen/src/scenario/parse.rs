@@ -125,6 +125,13 @@ pub fn parse(file_name: &str, text: &str) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
+/// Checks a scenario built in code from a parsed one (a sweep point): the same checks
+/// as a file gets, with the message alone (its spans point into the original file).
+pub(super) fn revalidate(s: &mut Scenario) -> Result<(), String> {
+    let name = s.name.clone();
+    validate(s, &name).map_err(|(_, message)| message)
+}
+
 /// 1-based line and column (counted in characters) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut off = offset.min(text.len());
@@ -601,5 +608,6 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
         }
     }
 
+    super::sweep::validate(s)?;
     Ok(())
 }

@@ -60,10 +60,19 @@ fn scenario_examples_parse() {
         assert!(!s.name.is_empty(), "{}: name", path.display());
         assert!(!s.about.is_empty(), "{}: about", path.display());
         assert!(!s.watch.is_empty(), "{}: watch", path.display());
-        assert!(!s.expect.is_empty(), "{}: expectations", path.display());
+        assert!(
+            !s.expect.is_empty() || !s.sweep.expect.is_empty(),
+            "{}: expectations",
+            path.display()
+        );
         seen.push(s.name.clone());
     }
-    for name in ["batching", "session-timeout", "slow-consumer"] {
+    for name in [
+        "batching",
+        "batching-sweep",
+        "session-timeout",
+        "slow-consumer",
+    ] {
         assert!(seen.iter().any(|n| n == name), "scenarios/{name}.toml");
     }
 }
@@ -256,13 +265,13 @@ consumers.g.processing = ["1ms", "2ms"]
         Some(2)
     );
     assert_eq!(s.expect[3].check.value, Check::Eq(1.5));
-    let paths: Vec<&str> = s.sweep.iter().map(|a| a.path.as_str()).collect();
+    let paths: Vec<&str> = s.sweep.axes.iter().map(|a| a.path.as_str()).collect();
     assert_eq!(
         paths,
         ["producers.p0.config.linger.ms", "consumers.g.processing"]
     );
-    assert_eq!(s.sweep[0].values.len(), 3);
-    assert_eq!(s.sweep[0].values[1], toml::Value::Integer(5));
+    assert_eq!(s.sweep.axes[0].values.len(), 3);
+    assert_eq!(s.sweep.axes[0].values[1], toml::Value::Integer(5));
 
     // What serialising writes, parsing reads back to the same scenario.
     let text = toml::to_string(&s).expect("serialises");
@@ -669,5 +678,186 @@ fn scenario_readme_example_parses() {
     let len = readme[start..].find("```").expect("closed");
     let s = parse("README.md", &readme[start..start + len]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.name, "session-timeout");
-    assert_eq!(s.sweep.len(), 1);
+    assert_eq!(s.sweep.axes.len(), 1);
+}
+
+const SWEEP: &str = r#"
+[sweep]
+"producer.linger.ms" = [0, 5, 20]
+producers.p0.config."batch.size" = [16384, 131072]
+"producers.p0.rate" = [100, "max"]
+repeats = 2
+
+[[sweep.expect]]
+metric = "records_per_request"
+along = "producer.linger.ms"
+trend = "rises"
+ratio = ">= 4"
+where = { "producers.p0.rate" = 100 }
+"#;
+
+#[test]
+fn scenario_sweep_points_apply_their_settings() {
+    let s = ok(&format!("{MINIMAL}{SWEEP}"));
+    let paths: Vec<&str> = s.sweep.axes.iter().map(|a| a.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "producer.linger.ms",
+            "producers.p0.config.batch.size",
+            "producers.p0.rate"
+        ]
+    );
+    assert_eq!(*s.sweep.repeats, 2);
+    assert_eq!(s.sweep.short_names(), ["linger.ms", "batch.size", "rate"]);
+    let points = s.sweep_points();
+    assert_eq!(points.len(), 3 * 2 * 2);
+    // The last axis varies fastest.
+    assert_eq!(
+        points[1].label(&s.sweep),
+        "linger.ms=0, batch.size=16384, rate=max"
+    );
+    let run = s.with_point(&points[1]).expect("point");
+    assert!(run.sweep.is_empty());
+    assert_eq!(run.producers[0].config["linger.ms"], "0");
+    assert_eq!(run.producers[0].config["batch.size"], "16384");
+    assert_eq!(run.producers[0].rate, Rate::Max);
+    let last = s.with_point(&points[10]).expect("point");
+    assert_eq!(last.producers[0].config["linger.ms"], "20");
+    assert_eq!(last.producers[0].rate, Rate::PerSecond(100.0));
+    // No sweep: one point, the scenario itself.
+    let plain = ok(MINIMAL);
+    assert_eq!(plain.sweep_points().len(), 1);
+    assert_eq!(
+        plain.with_point(&plain.sweep_points()[0]).expect("same"),
+        plain
+    );
+
+    let e = &s.sweep.expect[0];
+    assert_eq!(
+        (e.metric.as_str(), *e.trend),
+        ("records_per_request", Trend::Rises)
+    );
+    assert_eq!(
+        e.filter.value,
+        vec![("producers.p0.rate".to_string(), toml::Value::Integer(100))]
+    );
+    // Round trip through TOML.
+    let text = toml::to_string(&s).expect("serialises");
+    assert_eq!(
+        parse("again.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}")),
+        s
+    );
+}
+
+#[test]
+fn scenario_sweep_expectations_check_the_trend_per_line() {
+    let s = ok(&format!("{MINIMAL}{SWEEP}"));
+    let points = s.sweep_points();
+    // records_per_request = linger+1 times 1 (small batches) or 2 (large), so it rises
+    // along linger; at rate=max the filter leaves those points out.
+    let metrics: Vec<std::collections::BTreeMap<String, f64>> = points
+        .iter()
+        .map(|p| {
+            let linger = p.settings[0].1.as_integer().expect("int") as f64;
+            let big = p.settings[1].1.as_integer() == Some(131072);
+            [(
+                "records_per_request".to_string(),
+                (linger + 1.0) * if big { 2.0 } else { 1.0 },
+            )]
+            .into()
+        })
+        .collect();
+    let out = s.sweep.expect[0].evaluate(&s.sweep, &points, &metrics);
+    assert_eq!(out.len(), 2, "one line per batch.size at rate=100: {out:?}");
+    assert!(out.iter().all(|o| o.passed), "{out:?}");
+    assert_eq!(
+        out[0].name,
+        "records_per_request rises along linger.ms (batch.size=16384, rate=100)"
+    );
+    assert_eq!(out[0].check, "rises, last/first >= 4");
+    assert_eq!(out[0].measured, serde_json::json!("1 → 6 → 21 (×21)"));
+    // Falling values fail, and so does a missing metric.
+    let falling: Vec<_> = metrics
+        .iter()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), 100.0 - v)).collect())
+        .collect();
+    assert!(s.sweep.expect[0]
+        .evaluate(&s.sweep, &points, &falling)
+        .iter()
+        .all(|o| !o.passed));
+    let empty = vec![std::collections::BTreeMap::new(); points.len()];
+    let out = s.sweep.expect[0].evaluate(&s.sweep, &points, &empty);
+    assert!(
+        out.iter().all(|o| !o.passed && o.measured.is_null()),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn scenario_sweep_errors_name_the_place() {
+    let with = |sweep: &str| error_at(&format!("{MINIMAL}\n[sweep]\n{sweep}"));
+    let (line, col, msg) = with("\"producers.p1.rate\" = [1, 2]\n");
+    assert_eq!((line, col), (17, 1));
+    assert!(
+        msg.contains("producer 'p1' is not known; did you mean 'p0'?"),
+        "{msg}"
+    );
+    let (_, _, msg) = with("\"producers.p0.rat\" = [1, 2]\n");
+    assert!(
+        msg.contains("'rat' cannot be swept here; did you mean 'rate'?"),
+        "{msg}"
+    );
+    let (_, _, msg) = with("\"producer.linger.ms\" = [0, 0]\n");
+    assert!(msg.contains("0 is listed twice"), "{msg}");
+    let (_, _, msg) = with("\"producers.p0.rate\" = [1, -5]\n");
+    assert!(
+        msg.contains("sweep value -5 for 'producers.p0.rate'"),
+        "{msg}"
+    );
+    let (_, _, msg) = with("\"consumers.billing.count\" = [1, \"two\"]\n");
+    assert!(msg.contains("expected a whole number, found two"), "{msg}");
+    let (_, _, msg) = with("\"produce.linger.ms\" = [1]\n");
+    assert!(
+        msg.contains("unknown section 'produce'; did you mean 'producer'?"),
+        "{msg}"
+    );
+    let (_, _, msg) = with("repeats = 0\n\"producer.linger.ms\" = [1]\n");
+    assert!(msg.contains("repeats must be between 1 and 100"), "{msg}");
+    let expect = |e: &str| {
+        with(&format!(
+            "\"producer.linger.ms\" = [0, 20]\n[[sweep.expect]]\n{e}"
+        ))
+    };
+    let (line, _, msg) = expect(
+        "metric = \"records_per_requests\"\nalong = \"producer.linger.ms\"\ntrend = \"rises\"\n",
+    );
+    assert_eq!(line, 19);
+    assert!(msg.contains("did you mean 'records_per_request'?"), "{msg}");
+    let (line, _, msg) =
+        expect("metric = \"lost\"\nalong = \"producer.linger\"\ntrend = \"rises\"\n");
+    assert_eq!(line, 20);
+    assert!(
+        msg.contains("'producer.linger' is not swept; did you mean 'producer.linger.ms'?"),
+        "{msg}"
+    );
+    let (_, _, msg) =
+        expect("metric = \"lost\"\nalong = \"producer.linger.ms\"\ntrend = \"grows\"\n");
+    assert!(
+        msg.contains("unknown trend \"grows\" (expected rises or falls)"),
+        "{msg}"
+    );
+    let (_, _, msg) = expect("metric = \"lost\"\nalong = \"producer.linger.ms\"\ntrend = \"rises\"\nwhere = { \"producer.linger.ms\" = 0 }\n");
+    assert!(msg.contains("is the axis the trend runs along"), "{msg}");
+    let (_, _, msg) =
+        expect("metric = \"lost\"\nalong = \"producer.linger.ms\"\ntrend = \"rises\"\nfoo = 1\n");
+    assert!(msg.contains("unknown key 'foo'"), "{msg}");
+    // A point that makes the scenario invalid: member 2 does not exist with 2 members.
+    let (_, _, msg) = error_at(&format!(
+        "{MINIMAL}\n[[events]]\nat = \"5s\"\ndo = \"crash-consumer\"\ntarget = \"billing/2\"\n\n[sweep]\n\"consumers.billing.count\" = [3, 2]\n"
+    ));
+    assert!(
+        msg.contains("with count=2: group 'billing' has 2 member(s)"),
+        "{msg}"
+    );
 }

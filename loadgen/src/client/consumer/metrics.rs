@@ -15,6 +15,7 @@ use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
 use tokio::time::Instant;
 
+use crate::client::producer::metrics::latency_buckets;
 pub use crate::client::producer::metrics::MetricDoc;
 
 const LABELS: &str = "client_id, group";
@@ -101,14 +102,6 @@ pub const DOCS: &[MetricDoc] = &[
 
 fn help(name: &str) -> &'static str {
     DOCS.iter().find(|d| d.name == name).map_or("", |d| d.help)
-}
-
-/// Latency buckets from 50 µs to 30 s (the same as the broker's).
-pub fn latency_buckets() -> Vec<f64> {
-    vec![
-        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075,
-        0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0,
-    ]
 }
 
 /// count / sum / max of one latency, for the snapshot's avg and max.

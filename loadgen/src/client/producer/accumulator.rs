@@ -29,13 +29,15 @@ pub(crate) enum Completion {
     None,
     Oneshot(oneshot::Sender<Result<RecordMetadata, ClientError>>),
     Callback(Box<dyn FnOnce(Result<RecordMetadata, ClientError>) + Send>),
+    /// Reported per batch to the producer's [`DeliveryListener`](super::DeliveryListener).
+    Tagged(super::Tag),
 }
 
 impl Completion {
     #[inline]
     pub(crate) fn complete(self, result: Result<RecordMetadata, ClientError>) {
         match self {
-            Completion::None => {}
+            Completion::None | Completion::Tagged(_) => {}
             Completion::Oneshot(tx) => {
                 let _ = tx.send(result);
             }

@@ -96,8 +96,10 @@ pub const DOCS: &[MetricDoc] = &[
     },
 ];
 
-/// Latency buckets from 50 µs to 30 s (the same list as the broker's, kept here so the
-/// load generator does not depend on the broker crate).
+/// Latency buckets from 50 µs to 30 s, for every latency histogram of the load
+/// generator's clients. The same list as the broker's `latency_buckets` (kept here so
+/// the load generator does not depend on the broker crate; `cli/tests/metrics_doc.rs`
+/// fails if the two drift apart), so client and broker latencies aggregate alike.
 pub fn latency_buckets() -> Vec<f64> {
     vec![
         0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075,

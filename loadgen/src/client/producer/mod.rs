@@ -43,6 +43,7 @@
 
 pub mod accumulator;
 pub mod batch;
+pub mod delivery;
 pub mod metrics;
 pub mod partitioner;
 pub mod sender;
@@ -63,6 +64,7 @@ use tokio::time::Instant;
 
 use self::accumulator::{AccConfig, Accumulator, AppendError, Completion};
 use self::batch::{record_fixed_len, record_max_len, HEADER_LEN};
+pub use self::delivery::{BatchDelivery, DeliveryListener, Tag};
 pub use self::metrics::{MetricDoc, ProducerMetrics, ProducerMetricsSnapshot, DOCS};
 pub use self::partitioner::KeylessStrategy;
 use super::cluster::Cluster;
@@ -304,6 +306,8 @@ pub(crate) struct Inner {
     pub clock: WallClock,
     /// (producer id, epoch) of the idempotent producer; (-1, -1) otherwise.
     pub producer_id: Mutex<(i64, i16)>,
+    /// Where batches of tagged records are reported.
+    pub listener: std::sync::OnceLock<Arc<dyn DeliveryListener>>,
     sender: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -413,6 +417,7 @@ impl Producer {
             metrics,
             clock: WallClock::system(),
             producer_id: Mutex::new((-1, -1)),
+            listener: std::sync::OnceLock::new(),
             sender: Mutex::new(None),
         });
         if let Some(p) = producer_id {
@@ -459,6 +464,19 @@ impl Producer {
     {
         self.enqueue(record, Completion::Callback(Box::new(callback)))
             .await
+    }
+
+    /// Queues a record whose outcome goes, with `tag`, to the listener set with
+    /// [`Producer::set_delivery_listener`], once per batch (records sent this way
+    /// before a listener is set are reported to nobody).
+    pub async fn send_tagged(&self, record: ProducerRecord, tag: Tag) -> Result<(), ClientError> {
+        self.enqueue(record, Completion::Tagged(tag)).await
+    }
+
+    /// Sets the listener for [`Producer::send_tagged`] records; only the first call
+    /// takes effect (returns false otherwise).
+    pub fn set_delivery_listener(&self, listener: Arc<dyn DeliveryListener>) -> bool {
+        self.inner.listener.set(listener).is_ok()
     }
 
     /// Queues a record nobody waits for (failures still count in the metrics).

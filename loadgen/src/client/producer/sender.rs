@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use super::accumulator::{next_sequence, Batch, Completion};
 use super::batch::{restamp, stamp_of};
+use super::delivery::{BatchDelivery, Tag};
 use super::{Inner, RecordMetadata};
 use crate::client::cluster::{Cluster, TopicInfo};
 use crate::client::connection::Connection;
@@ -743,6 +744,8 @@ impl Sender {
         let mut records = 0usize;
         let mut mem = 0usize;
         let mut errors = 0u64;
+        let listener = self.inner.listener.get();
+        let mut tagged: Vec<(i64, Tag)> = Vec::new();
         for (b, result) in done {
             records += b.count();
             mem += b.mem;
@@ -750,34 +753,47 @@ impl Sender {
             let needs_topic = b
                 .records
                 .iter()
-                .any(|(_, c)| !matches!(c, Completion::None));
-            match result {
+                .any(|(_, c)| matches!(c, Completion::Oneshot(_) | Completion::Callback(_)));
+            tagged.clear();
+            match &result {
                 Ok((base, append_time)) => {
-                    if !needs_topic {
-                        continue;
-                    }
+                    let (base, append_time) = (*base, *append_time);
                     // A fresh Arc per batch keeps this core from bouncing the record
                     // topic's reference count with the sending task's core.
-                    let topic: Arc<str> = Arc::from(&*b.topic);
+                    let topic: Option<Arc<str>> = needs_topic.then(|| Arc::from(&*b.topic));
                     for (i, (ts, c)) in b.records.into_iter().enumerate() {
-                        if matches!(c, Completion::None) {
-                            continue;
+                        let offset = if base >= 0 { base + i as i64 } else { -1 };
+                        match (c, &topic) {
+                            (Completion::None, _) => {}
+                            (Completion::Tagged(t), _) => tagged.push((offset, t)),
+                            (c, Some(topic)) => c.complete(Ok(RecordMetadata {
+                                topic: topic.clone(),
+                                partition,
+                                offset,
+                                timestamp_ms: if append_time >= 0 { append_time } else { ts },
+                            })),
+                            (_, None) => {}
                         }
-                        c.complete(Ok(RecordMetadata {
-                            topic: topic.clone(),
-                            partition,
-                            offset: if base >= 0 { base + i as i64 } else { -1 },
-                            timestamp_ms: if append_time >= 0 { append_time } else { ts },
-                        }));
                     }
                 }
                 Err(e) => {
                     errors += b.count() as u64;
                     tracing::debug!(topic = %b.topic, partition, records = b.count(), "batch failed: {e}");
                     for (_, c) in b.records {
-                        c.complete(Err(e.clone()));
+                        match c {
+                            Completion::Tagged(t) => tagged.push((-1, t)),
+                            c => c.complete(Err(e.clone())),
+                        }
                     }
                 }
+            }
+            if let (Some(l), false) = (listener, tagged.is_empty()) {
+                l.delivered(&BatchDelivery {
+                    topic: &b.topic,
+                    partition,
+                    result: result.as_ref().map(|_| ()),
+                    records: &tagged,
+                });
             }
         }
         if errors > 0 {
