@@ -40,10 +40,35 @@ pub fn measure(
     m.insert("duplicates", sum(&|v| v.duplicates));
     m.insert("redelivered", sum(&|v| v.redelivered));
     m.insert("out_of_order", sum(&|v| v.out_of_order));
-    m.insert("produced", stats.produced.total() as f64);
-    m.insert("consumed", stats.consumed.total() as f64);
     m.insert("produce_throughput_rps", after_warmup.0 as f64 / measured_s);
     m.insert("throughput_rps", after_warmup.1 as f64 / measured_s);
+    let requests: u64 = producers.iter().map(|p| p.requests).sum();
+    let sent: u64 = producers.iter().map(|p| p.records_sent).sum();
+    measure_so_far(
+        &mut m,
+        scenario,
+        stats,
+        series,
+        (requests, sent),
+        scenario.duration.as_secs_f64(),
+    );
+    Measured(m)
+}
+
+/// The metrics that mean the same mid-run as at the end (the live view shows them as
+/// they go): record counts, latency percentiles, request rates over `elapsed_s`,
+/// rebalances after warm-up, crash-to-rebalance detection, member removals, the longest
+/// group pause and the highest lag.
+pub(super) fn measure_so_far(
+    m: &mut BTreeMap<&'static str, f64>,
+    scenario: &Scenario,
+    stats: &Stats,
+    series: &Series,
+    (requests, sent): (u64, u64),
+    elapsed_s: f64,
+) {
+    m.insert("produced", stats.produced.total() as f64);
+    m.insert("consumed", stats.consumed.total() as f64);
     let p = stats.produce_latency.lock().summary();
     let e = stats.e2e_latency.lock().summary();
     if p.count > 0 {
@@ -56,15 +81,12 @@ pub fn measure(
         m.insert("p99_e2e_ms", e.p99_ms);
         m.insert("p999_e2e_ms", e.p999_ms);
     }
-    let requests: u64 = producers.iter().map(|p| p.requests).sum();
-    let sent: u64 = producers.iter().map(|p| p.records_sent).sum();
     if requests > 0 {
         m.insert("records_per_request", sent as f64 / requests as f64);
     }
-    m.insert(
-        "requests_per_s",
-        requests as f64 / scenario.duration.as_secs_f64().max(1e-9),
-    );
+    if elapsed_s > 0.5 {
+        m.insert("requests_per_s", requests as f64 / elapsed_s);
+    }
     let warmup_ns = scenario.warmup.as_nanos() as i64;
     let groups = stats.groups.lock();
     // A rebalance is a generation first seen after warm-up.
@@ -74,7 +96,7 @@ pub fn measure(
         .sum();
     m.insert("rebalances", rebalances as f64);
     // Detection: from a crash/freeze to the first rejoin of the group after it.
-    let detections: Vec<f64> = groups
+    let detection = groups
         .values()
         .flat_map(|g| {
             g.faults.iter().filter_map(|f| {
@@ -84,8 +106,8 @@ pub fn measure(
                     .map(|t| (t - f) as f64 / 1e9)
             })
         })
-        .collect();
-    if let Some(d) = detections.iter().cloned().reduce(f64::max) {
+        .reduce(f64::max);
+    if let Some(d) = detection {
         m.insert("detection_s", d);
     }
     let removals: u32 = groups
@@ -103,7 +125,6 @@ pub fn measure(
         .max()
         .unwrap_or(0);
     m.insert("max_lag", max_lag as f64);
-    Measured(m)
 }
 
 pub fn evaluate(scenario: &Scenario, measured: &Measured) -> Vec<ExpectationOutcome> {

@@ -637,8 +637,6 @@ impl LiveMeasures {
         producers: &[Producer],
     ) -> LiveMeasures {
         let mut m = BTreeMap::new();
-        m.insert("produced", stats.produced.total() as f64);
-        m.insert("consumed", stats.consumed.total() as f64);
         let now_s = stats.now_ns() as f64 / 1e9;
         let measured_s = now_s - scenario.warmup.as_secs_f64();
         if phase == Phase::Measuring && measured_s > 0.5 {
@@ -651,70 +649,11 @@ impl LiveMeasures {
                 stats.consumed.total().saturating_sub(baseline.1) as f64 / measured_s,
             );
         }
-        for (name, lat) in [
-            ("produce", &stats.produce_latency),
-            ("e2e", &stats.e2e_latency),
-        ] {
-            let s = lat.lock().summary();
-            if s.count > 0 {
-                let key = |p: &str| -> &'static str {
-                    match (p, name) {
-                        ("p50", "produce") => "p50_produce_ms",
-                        ("p99", "produce") => "p99_produce_ms",
-                        ("p999", "produce") => "p999_produce_ms",
-                        ("p50", _) => "p50_e2e_ms",
-                        ("p99", _) => "p99_e2e_ms",
-                        _ => "p999_e2e_ms",
-                    }
-                };
-                m.insert(key("p50"), s.p50_ms);
-                m.insert(key("p99"), s.p99_ms);
-                m.insert(key("p999"), s.p999_ms);
-            }
-        }
-        let (requests, sent) = producers
+        let requests_sent = producers
             .iter()
             .map(|p| p.metrics())
             .fold((0, 0), |a, s| (a.0 + s.requests, a.1 + s.records_sent));
-        if requests > 0 {
-            m.insert("records_per_request", sent as f64 / requests as f64);
-        }
-        if now_s > 0.5 {
-            m.insert("requests_per_s", requests as f64 / now_s);
-        }
-        let warmup_ns = scenario.warmup.as_nanos() as i64;
-        {
-            let groups = stats.groups.lock();
-            let rebalances: usize = groups
-                .values()
-                .map(|g| g.generations.values().filter(|t| **t > warmup_ns).count())
-                .sum();
-            m.insert("rebalances", rebalances as f64);
-            let detections = groups.values().flat_map(|g| {
-                g.faults.iter().filter_map(|f| {
-                    g.rebalance_starts
-                        .iter()
-                        .find(|t| **t > *f)
-                        .map(|t| (t - f) as f64 / 1e9)
-                })
-            });
-            if let Some(d) = detections.reduce(f64::max) {
-                m.insert("detection_s", d);
-            }
-            let removals: u32 = groups
-                .values()
-                .map(|g| g.poll_timeouts + g.faults.len() as u32)
-                .sum();
-            m.insert("member_removals", removals as f64);
-        }
-        let longest = stats
-            .pauses
-            .lock()
-            .summary(stats.now_ns())
-            .longest_group_pause_ms;
-        m.insert("pause_s", longest / 1000.0);
-        let max_lag = series.seconds.iter().filter_map(|s| s.lag_max).max();
-        m.insert("max_lag", max_lag.unwrap_or(0) as f64);
+        super::outcome::measure_so_far(&mut m, scenario, stats, series, requests_sent, now_s);
         LiveMeasures(m)
     }
 

@@ -208,6 +208,21 @@ struct Stream {
     lost_collapsed: u64,
 }
 
+impl Stream {
+    /// Keeps the consumed set within `cap` ranges (closing the lowest gaps and counting
+    /// the acknowledged records in them as lost); true when counts became approximate.
+    fn bound(&mut self, cap: usize) -> bool {
+        let mut approximate = self.pending.dropped;
+        while self.consumed.range_count() > cap {
+            if let Some((gs, ge)) = self.consumed.collapse_lowest_gap() {
+                self.lost_collapsed += self.acked.count_within(gs, ge);
+            }
+            approximate = true;
+        }
+        approximate
+    }
+}
+
 #[derive(Debug, Default)]
 struct PartitionState {
     offsets: RangeSet,
@@ -495,13 +510,7 @@ impl Verifier {
             stream.pending.remove(seq, pending_cap);
             let behind = stream.max_seq.is_some_and(|m| seq < m);
             stream.max_seq = Some(stream.max_seq.map_or(seq, |m| m.max(seq)));
-            while stream.consumed.range_count() > cap {
-                if let Some((gs, ge)) = stream.consumed.collapse_lowest_gap() {
-                    stream.lost_collapsed += stream.acked.count_within(gs, ge);
-                }
-                self.approximate = true;
-            }
-            if stream.pending.dropped {
+            if stream.bound(cap) {
                 self.approximate = true;
             }
             if behind {
@@ -628,13 +637,7 @@ impl Verifier {
             part.out_of_order += behind;
         }
         stream.max_seq = Some(stream.max_seq.map_or(seq_end - 1, |m| m.max(seq_end - 1)));
-        while stream.consumed.range_count() > cap {
-            if let Some((gs, ge)) = stream.consumed.collapse_lowest_gap() {
-                stream.lost_collapsed += stream.acked.count_within(gs, ge);
-            }
-            self.approximate = true;
-        }
-        if stream.pending.dropped {
+        if stream.bound(cap) {
             self.approximate = true;
         }
         true
