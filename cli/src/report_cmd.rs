@@ -1,7 +1,7 @@
 //! `kafkalab report`: work with finished runs' report directories.
 //! `compare A B` puts two runs side by side (overlaid charts, settings that differ, a
 //! table of every metric's difference); `render DIR` redraws a run's charts and pages
-//! from its `report.json` and `.hgrm` files.
+//! from its `report.json` and `.hgrm` files (a sweep's from `sweep.json`).
 
 use std::path::{Path, PathBuf};
 
@@ -26,9 +26,10 @@ enum ReportCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Redraw a run's charts, index.html and summary.md from its report.json and .hgrm.
+    /// Redraw a run's (or a sweep's) charts, index.html and summary.md from its
+    /// report.json and .hgrm files (sweep.json).
     Render {
-        /// The run's report directory.
+        /// The run's or the sweep's report directory.
         dir: PathBuf,
     },
 }
@@ -50,6 +51,11 @@ pub fn main(args: ReportArgs) -> u8 {
                 ))
             });
             report::compare::write_compare(&a, &b, &out).map(|_| out)
+        }
+        ReportCommand::Render { dir } if dir.join("sweep.json").is_file() => {
+            report::sweep::read_sweep(&dir)
+                .and_then(|r| report::sweep::write_sweep(&dir, &r))
+                .map(|_| dir)
         }
         ReportCommand::Render { dir } => report::read_run(&dir)
             .and_then(|(r, hgrms)| report::write_run(&dir, &r, &hgrms))

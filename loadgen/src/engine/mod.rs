@@ -106,7 +106,15 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         .into_iter()
         .map(String::from)
         .collect();
-    let run_id = (opts.seed as u32) ^ ((opts.seed >> 32) as u32);
+    // Tells this run's records from those of earlier runs in the same topics (another
+    // run with the same seed included, e.g. the points of a sweep against a real
+    // cluster): the seed mixed with the start time.
+    let run_id = opts
+        .started_at
+        .bytes()
+        .fold((opts.seed as u32) ^ ((opts.seed >> 32) as u32), |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
     let stats = Arc::new(Stats::new(run_id, opts.measure, &group_names, partitions));
     let (stop_tx, stop_rx) = watch::channel(false);
 

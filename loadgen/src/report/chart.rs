@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -138,6 +137,8 @@ pub struct Chart {
     pub x_axis: XAxis,
     /// Logarithmic y axis (latencies spanning milliseconds to seconds).
     pub y_log: bool,
+    /// Logarithmic x axis (throughputs of a fixed rate next to "max"); linear x only.
+    pub x_log: bool,
     pub lines: Vec<Line>,
     pub spans: Vec<Span>,
     pub markers: Vec<Marker>,
@@ -201,6 +202,11 @@ impl Chart {
         let (x0, x1) = match self.x_axis {
             // Whole decades, so the ticks fall on 90 %, 99 %, 99.9 %, ...
             XAxis::PercentileLog => (0.0, x1.ceil().max(1.0)),
+            XAxis::Linear if self.x_log => {
+                let positive: Vec<f64> = xs.iter().copied().filter(|v| *v > 0.0).collect();
+                let (lo, hi) = bounds(&positive);
+                (lo * 0.7, (hi * 1.4).max(lo * 10.0))
+            }
             XAxis::Linear if self.points.is_empty() => {
                 (x0.min(0.0), if x1 > x0 { x1 } else { x0 + 1.0 })
             }
@@ -296,6 +302,39 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// The upper corner with less data under it, for the legend.
+fn legend_corner(c: &Chart, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+    let scale = |v: f64, lo: f64, hi: f64, log: bool| {
+        if log && v > 0.0 && lo > 0.0 {
+            (v.ln() - lo.ln()) / (hi.ln() - lo.ln())
+        } else {
+            (v - lo) / (hi - lo)
+        }
+    };
+    let x_log = c.x_log && c.x_axis == XAxis::Linear;
+    let (mut left, mut right) = (0, 0);
+    let pts = c
+        .lines
+        .iter()
+        .flat_map(|l| l.segments.iter().flatten().copied())
+        .chain(c.points.iter().map(|p| (p.x, p.y)));
+    for (x, y) in pts {
+        if scale(y, y0, y1, c.y_log) < 0.7 {
+            continue;
+        }
+        match scale(x, x0, x1, x_log) {
+            fx if fx < 0.4 => left += 1,
+            fx if fx > 0.6 => right += 1,
+            _ => {}
+        }
+    }
+    if right > left {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
+}
+
 /// Formats an axis value compactly: 1.5k, 20M, 0.25.
 pub fn compact(v: f64) -> String {
     let a = v.abs();
@@ -349,27 +388,40 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<
         .margin_left(10 + row_label_width)
         .x_label_area_size(42)
         .y_label_area_size(if c.rows.is_empty() { 64 } else { 0 });
-    if c.y_log {
-        let chart = builder
-            .build_cartesian_2d(x.0..x.1, (y.0..y.1).log_scale())
-            .map_err(e)?;
-        plot(root, chart, c, x, y)
-    } else {
-        let chart = builder.build_cartesian_2d(x.0..x.1, y.0..y.1).map_err(e)?;
-        plot(root, chart, c, x, y)
+    let (xr, yr) = (x.0..x.1, y.0..y.1);
+    match (c.x_log && c.x_axis == XAxis::Linear, c.y_log) {
+        (false, false) => {
+            let chart = builder.build_cartesian_2d(xr, yr).map_err(e)?;
+            plot(root, chart, c, x, y)
+        }
+        (false, true) => {
+            let chart = builder.build_cartesian_2d(xr, yr.log_scale()).map_err(e)?;
+            plot(root, chart, c, x, y)
+        }
+        (true, false) => {
+            let chart = builder.build_cartesian_2d(xr.log_scale(), yr).map_err(e)?;
+            plot(root, chart, c, x, y)
+        }
+        (true, true) => {
+            let chart = builder
+                .build_cartesian_2d(xr.log_scale(), yr.log_scale())
+                .map_err(e)?;
+            plot(root, chart, c, x, y)
+        }
     }
 }
 
-/// Everything inside the axes; `Y` is a linear or a logarithmic f64 axis.
-fn plot<'a, DB, Y>(
+/// Everything inside the axes; `X` and `Y` are linear or logarithmic f64 axes.
+fn plot<'a, DB, X, Y>(
     root: &DrawingArea<DB, Shift>,
-    mut chart: ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    mut chart: ChartContext<'a, DB, Cartesian2d<X, Y>>,
     c: &Chart,
     (x0, x1): (f64, f64),
     (y0, y1): (f64, f64),
 ) -> Result<(), String>
 where
     DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
@@ -517,7 +569,7 @@ where
     if has_legend {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_corner(c, (x0, x1), (y0, y1)))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(180, 180, 180))
             .label_font((FAMILY, 12))

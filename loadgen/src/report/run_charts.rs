@@ -95,8 +95,10 @@ fn throughput(report: &Report) -> Chart {
     let has_consumers = s.iter().any(|x| x.consumed > 0);
     let avg_p = mean(s.iter().map(|x| x.produced as f64));
     let guide = if has_consumers && s.len() > 2 {
-        // The lowest second between the first and the last (those two are partial).
-        let inner = &s[1..s.len() - 1];
+        // The lowest second from the first one with consumption (the group forming is
+        // not a dip) to the one before the last (partial).
+        let from = s.iter().position(|x| x.consumed > 0).unwrap_or(0) + 1;
+        let inner = s.get(from..s.len() - 1).unwrap_or(&[]);
         let low = inner.iter().min_by_key(|x| x.consumed);
         let avg_c = mean(s.iter().map(|x| x.consumed as f64));
         match low {
@@ -368,9 +370,15 @@ fn ownership(report: &Report) -> Option<Chart> {
     // without an owner between two intervals of one partition.
     let mut moves = 0;
     let mut orphan: Option<(f64, String, f64)> = None;
+    // Members closing at the end of the run hand partitions around once more: not part
+    // of the story.
+    // The sampler's last tick is at the end of the run.
+    let run_end = report.series.seconds.len().saturating_sub(1) as f64;
     for w in iv.windows(2) {
         let (a, b) = (&w[0], &w[1]);
-        if (&a.group, &a.topic, a.partition) != (&b.group, &b.topic, b.partition) {
+        if (&a.group, &a.topic, a.partition) != (&b.group, &b.topic, b.partition)
+            || b.from_s > run_end
+        {
             continue;
         }
         if a.member != b.member {

@@ -207,8 +207,16 @@ pub fn tradeoff_chart(r: &SweepReport) -> Chart {
         ),
         _ => "no point measured both throughput and latency".into(),
     };
+    // A fixed rate next to "max" spans decades: log x keeps both legible.
+    let (lo, hi) = points
+        .iter()
+        .filter(|p| p.x > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), p| {
+            (lo.min(p.x), hi.max(p.x))
+        });
     Chart {
         id: "tradeoff".into(),
+        x_log: hi / lo > 20.0,
         title: format!("{}: throughput against p99 latency", r.scenario),
         guide,
         x_label: metric_label(tx).into(),
@@ -523,6 +531,17 @@ mod tests {
             6 + 2,
             "6 points and 2 legend marks"
         );
+        // Fixed rate next to "max": a log x axis.
+        assert!(!c.x_log);
+        let mut mixed = r.clone();
+        for p in mixed.points.iter_mut().skip(3) {
+            for run in &mut p.runs {
+                run.metrics.insert("produce_throughput_rps".into(), 2e6);
+            }
+        }
+        let c = tradeoff_chart(&mixed);
+        assert!(c.x_log);
+        assert_eq!(c.to_svg().expect("svg").matches("<circle").count(), 6 + 2);
     }
 
     #[test]
