@@ -3,6 +3,7 @@
 //! checks the `[expect]` table and writes the report. It speaks only the Kafka protocol
 //! (through [`crate::client`]), so the same scenario runs against any cluster.
 
+mod cluster_watch;
 mod consumer_task;
 mod keys;
 mod lag;
@@ -116,6 +117,11 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
             (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
         });
     let stats = Arc::new(Stats::new(run_id, opts.measure, &group_names, partitions));
+    let cluster_watch = cluster_watch::ClusterWatch::start(
+        &opts.bootstrap,
+        scenario.topics.iter().map(|t| t.name.to_string()).collect(),
+        stats.clone(),
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
 
     // Consumers first, so they are in their groups when records start flowing.
@@ -330,6 +336,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         .map(|(k, v)| (k.to_string(), *v))
         .collect();
     report.ownership = stats.ownership.lock().intervals(stats.now_ns());
+    report.cluster = cluster_watch.finish();
     let report_dir = opts
         .report_root
         .join(format!("{}-{}", scenario.name, opts.stamp));

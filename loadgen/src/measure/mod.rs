@@ -15,6 +15,7 @@
 //! * [`pause`]: rebalance pause ("stop the world") tracking.
 //! * [`report`]: the `report.json` model and the report directory writer.
 
+pub mod cluster_state;
 pub mod latency;
 pub mod ownership;
 pub mod pause;
@@ -24,6 +25,7 @@ pub mod report;
 pub mod series;
 pub mod verify;
 
+pub use cluster_state::{ClusterRecorder, ClusterSample, PartitionState};
 pub use latency::{write_percentile_distribution, LatencyRecorder, LatencySummary};
 pub use ownership::{OwnershipEnd, OwnershipInterval, OwnershipTracker};
 pub use pause::{

@@ -81,6 +81,10 @@ pub struct Report {
     /// Partition ownership intervals per member (the ownership chart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ownership: Vec<OwnershipInterval>,
+    /// The cluster per second as Metadata told it (kept when it listed several
+    /// brokers: the broker / ISR chart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster: Vec<super::ClusterSample>,
 }
 
 impl Report {
@@ -100,6 +104,7 @@ impl Report {
             series: Series::default(),
             metrics: BTreeMap::new(),
             ownership: Vec::new(),
+            cluster: Vec::new(),
         }
     }
 

@@ -11,8 +11,7 @@ use crate::measure::{OwnershipEnd, Report, SecondSample};
 const KINDS: [(&str, &str); 2] = [("produce", "produce"), ("e2e", "end-to-end")];
 
 /// Every chart the run has data for, in reading order. `hgrms` holds (kind, `.hgrm`
-/// text). The broker / ISR chart needs a multi-node cluster, which this version does
-/// not run, so it is never drawn.
+/// text). The broker / ISR chart is drawn when Metadata listed several brokers.
 pub fn run_charts(report: &Report, hgrms: &[(String, String)]) -> Vec<Chart> {
     let mut out = vec![
         throughput(report),
@@ -25,7 +24,70 @@ pub fn run_charts(report: &Report, hgrms: &[(String, String)]) -> Vec<Chart> {
     if let Some(c) = ownership(report) {
         out.push(c);
     }
+    if let Some(c) = cluster(report) {
+        out.push(c);
+    }
     out
+}
+
+/// Broker / ISR state over time: partitions each broker leads, under-replicated and
+/// offline partitions, with the timeline's events marked.
+fn cluster(report: &Report) -> Option<Chart> {
+    let c = &report.cluster;
+    if !c.iter().any(|s| s.brokers.len() > 1) {
+        return None;
+    }
+    let ids: std::collections::BTreeSet<i32> =
+        c.iter().flat_map(|s| s.leaders.keys().copied()).collect();
+    let mut lines: Vec<Line> = ids
+        .iter()
+        .map(|id| {
+            Line::from_gappy(
+                format!("led by broker {id}"),
+                c.iter().map(|s| {
+                    // A broker Metadata no longer lists leads nothing: a gap, not 0.
+                    (s.t as f64, s.leaders.get(id).map(|n| f64::from(*n)))
+                }),
+            )
+        })
+        .collect();
+    lines.push(Line::from_gappy(
+        "under-replicated",
+        c.iter()
+            .map(|s| (s.t as f64, Some(f64::from(s.under_replicated)))),
+    ));
+    lines.push(Line::from_gappy(
+        "offline",
+        c.iter().map(|s| (s.t as f64, Some(f64::from(s.offline)))),
+    ));
+    let moves: u32 = c.iter().map(|s| s.leader_changes).sum();
+    // The first of the worst seconds (`max_by_key` keeps the last of equals).
+    let worst = c.iter().rev().max_by_key(|s| (s.under_replicated, s.offline));
+    let guide = match worst {
+        Some(w) if w.under_replicated > 0 || w.offline > 0 => {
+            let healed = c
+                .iter()
+                .find(|s| s.t > w.t && s.under_replicated == 0 && s.offline == 0)
+                .map_or("not fully replicated again by the end".to_string(), |s| {
+                    format!("fully replicated again at t={} s", s.t)
+                });
+            format!(
+                "{moves} leadership move(s); worst at t={} s: {} of {} partitions under-replicated, {} offline; {healed}",
+                w.t, w.under_replicated, w.partitions, w.offline
+            )
+        }
+        _ => format!("{moves} leadership move(s); every partition fully replicated throughout"),
+    };
+    Some(Chart {
+        id: "cluster".into(),
+        title: format!("{}: brokers and ISR", report.scenario),
+        guide,
+        x_label: "seconds since start".into(),
+        y_label: "partitions".into(),
+        lines,
+        markers: markers(report),
+        ..Chart::default()
+    })
 }
 
 fn secs(s: &SecondSample) -> f64 {
@@ -580,5 +642,63 @@ pub(crate) mod tests {
             charts[0].guide
         );
         assert_eq!(charts[2].guide, "no latency samples");
+    }
+
+    #[test]
+    fn the_broker_chart_follows_metadata_of_a_multi_node_cluster() {
+        use crate::measure::{ClusterRecorder, PartitionState};
+        let part = |partition, leader, isr: &[i32]| PartitionState {
+            topic: "t".into(),
+            partition,
+            leader,
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+        };
+        let mut rec = ClusterRecorder::default();
+        for t in 0..4 {
+            rec.record(
+                t,
+                &[1, 2, 3],
+                &[part(0, 1, &[1, 2, 3]), part(1, 2, &[1, 2, 3])],
+            );
+        }
+        // Broker 1 crashes at 4 s: partition 0 moves to 2; both under-replicated.
+        for t in 4..8 {
+            rec.record(t, &[2, 3], &[part(0, 2, &[2, 3]), part(1, 2, &[2, 3])]);
+        }
+        for t in 8..10 {
+            rec.record(
+                t,
+                &[1, 2, 3],
+                &[part(0, 2, &[1, 2, 3]), part(1, 2, &[1, 2, 3])],
+            );
+        }
+        let mut r = Report::new("faults", 1, "x");
+        r.cluster = rec.samples().to_vec();
+        let charts = run_charts(&r, &[]);
+        let c = charts
+            .iter()
+            .find(|c| c.id == "cluster")
+            .expect("broker chart");
+        let names: Vec<&str> = c.lines.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "led by broker 1",
+                "led by broker 2",
+                "led by broker 3",
+                "under-replicated",
+                "offline"
+            ]
+        );
+        // Broker 1 is missing from Metadata for 4 s: its line has a gap.
+        assert_eq!(c.lines[0].segments.len(), 2);
+        assert_eq!(
+            c.guide,
+            "1 leadership move(s); worst at t=4 s: 2 of 2 partitions under-replicated, 0 offline; fully replicated again at t=8 s"
+        );
+        // One broker only: no chart.
+        r.cluster.iter_mut().for_each(|s| s.brokers.truncate(1));
+        assert!(run_charts(&r, &[]).iter().all(|c| c.id != "cluster"));
     }
 }
