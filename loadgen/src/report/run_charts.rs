@@ -62,7 +62,10 @@ fn cluster(report: &Report) -> Option<Chart> {
     ));
     let moves: u32 = c.iter().map(|s| s.leader_changes).sum();
     // The first of the worst seconds (`max_by_key` keeps the last of equals).
-    let worst = c.iter().rev().max_by_key(|s| (s.under_replicated, s.offline));
+    let worst = c
+        .iter()
+        .rev()
+        .max_by_key(|s| (s.under_replicated, s.offline));
     let guide = match worst {
         Some(w) if w.under_replicated > 0 || w.offline > 0 => {
             let healed = c
