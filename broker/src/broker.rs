@@ -8,6 +8,7 @@ use prometheus::Registry;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
+use crate::cluster::controller::Controller;
 use crate::config::BrokerConfig;
 use crate::group::consumer_group::ConsumerGroupConfig;
 use crate::group::state::GroupConfig;
@@ -52,6 +53,8 @@ pub struct Broker {
     producer_ids: Mutex<ProducerIds>,
     appended: watch::Sender<u64>,
     advertised: RwLock<(String, u16)>,
+    /// The cluster this node belongs to; `None` for a single-node broker.
+    cluster: Option<Arc<Controller>>,
 }
 
 impl Broker {
@@ -61,7 +64,23 @@ impl Broker {
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Broker>, BrokerError> {
-        let topics = TopicRegistry::open(storage.clone(), &config)?;
+        Self::open_node(config, storage, clock, None)
+    }
+
+    /// Opens a node of `cluster` (or a single-node broker when `None`). A cluster
+    /// node's partitions start without a role (no produce or fetch served) until the
+    /// controller's metadata gives them one, with the high watermarks checkpointed on
+    /// this node before it stopped.
+    pub fn open_node(
+        config: BrokerConfig,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        cluster: Option<Arc<Controller>>,
+    ) -> Result<Arc<Broker>, BrokerError> {
+        let topics = TopicRegistry::open(storage.clone(), &config, cluster.is_some())?;
+        if cluster.is_some() {
+            crate::cluster::checkpoint::restore(storage.as_ref(), &topics)?;
+        }
         let groups = GroupCoordinator::open(
             storage.as_ref(),
             GroupConfig {
@@ -82,9 +101,10 @@ impl Broker {
         let registry = Registry::new();
         metrics.register(&registry)?;
         groups.metrics.register(&registry)?;
-        let cluster_id = match storage.read_meta(CLUSTER_ID_FILE)? {
-            Some(b) => String::from_utf8_lossy(&b).trim().to_string(),
-            None => {
+        let cluster_id = match (&cluster, storage.read_meta(CLUSTER_ID_FILE)?) {
+            (Some(c), _) => c.cluster_id.clone(),
+            (None, Some(b)) => String::from_utf8_lossy(&b).trim().to_string(),
+            (None, None) => {
                 let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
                 storage.write_meta(CLUSTER_ID_FILE, id.as_bytes())?;
                 id
@@ -113,7 +133,17 @@ impl Broker {
             }),
             appended: watch::channel(0).0,
             advertised: RwLock::new(advertised),
+            cluster,
         }))
+    }
+
+    /// The controller of the cluster this node is part of (`None`: single node).
+    pub fn cluster(&self) -> Option<&Arc<Controller>> {
+        self.cluster.as_ref()
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 
     pub fn node_id(&self) -> i32 {
@@ -134,6 +164,9 @@ impl Broker {
 
     /// A new producer id, unique across restarts (reserved in persisted blocks).
     pub fn allocate_producer_id(&self) -> Result<i64, StorageError> {
+        if let Some(c) = &self.cluster {
+            return Ok(c.allocate_producer_id());
+        }
         let mut ids = self.producer_ids.lock();
         if ids.next >= ids.reserved_until {
             let until = ids.next + PRODUCER_ID_BLOCK;

@@ -8,6 +8,7 @@
 
 pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod handlers;
@@ -26,3 +27,4 @@ pub mod topics;
 pub use broker::{Broker, BrokerError};
 pub use config::BrokerConfig;
 pub use server::{start, RunningBroker};
+pub use cluster::Cluster;

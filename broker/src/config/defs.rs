@@ -228,6 +228,24 @@ pub const BROKER: &[Def] = &[
         "Allow an out-of-sync replica to become leader.",
     ),
     d(
+        "replica.lag.time.max.ms",
+        Kind::Long { min: 1 },
+        "30000",
+        "A follower not caught up with its leader for this long leaves the ISR.",
+    ),
+    d(
+        "replica.fetch.wait.max.ms",
+        Kind::Int { min: 0, max: I32 },
+        "500",
+        "Longest time a follower's fetch waits at the leader for new records.",
+    ),
+    d(
+        "replica.fetch.max.bytes",
+        Kind::Int { min: 0, max: I32 },
+        "1048576",
+        "Bytes a follower asks for per partition and fetch.",
+    ),
+    d(
         "offsets.retention.minutes",
         Kind::Int { min: 1, max: I32 },
         "10080",

@@ -1,0 +1,257 @@
+//! The controller: owns the [`ClusterMetadata`] behind one lock, applies node loss and
+//! return (quorum + leader elections), topic changes and leaders' ISR proposals, counts
+//! what it did, and tells every node that the metadata changed (a `watch` channel
+//! standing in for the replicated KRaft metadata log the nodes would read).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, TopicMeta};
+use crate::config::{BrokerConfig, TopicConfig};
+use crate::metrics::help;
+use crate::replication::election::Election;
+use crate::replication::quorum::majority;
+use crate::replication::BrokerId;
+
+/// Controller metrics (Kafka reports them on the active controller).
+#[derive(Clone)]
+pub struct ControllerMetrics {
+    pub leader_elections: IntCounterVec,
+    pub offline_partitions: IntGauge,
+    pub active_controller: IntGauge,
+    pub quorum_voters: IntGauge,
+    pub quorum_majority_up: IntGauge,
+    pub live_brokers: IntGauge,
+}
+
+impl ControllerMetrics {
+    pub fn new() -> Result<ControllerMetrics, prometheus::Error> {
+        let gauge = |n: &str| IntGauge::with_opts(Opts::new(n, help(n)));
+        Ok(ControllerMetrics {
+            leader_elections: IntCounterVec::new(
+                Opts::new(
+                    "kafkalab_controller_leader_elections_total",
+                    help("kafkalab_controller_leader_elections_total"),
+                ),
+                &["kind"],
+            )?,
+            offline_partitions: gauge("kafkalab_controller_offline_partitions")?,
+            active_controller: gauge("kafkalab_controller_active_controller_id")?,
+            quorum_voters: gauge("kafkalab_controller_quorum_voters")?,
+            quorum_majority_up: gauge("kafkalab_controller_quorum_majority_up")?,
+            live_brokers: gauge("kafkalab_controller_live_brokers")?,
+        })
+    }
+
+    pub fn register(&self, r: &Registry) -> Result<(), prometheus::Error> {
+        r.register(Box::new(self.leader_elections.clone()))?;
+        r.register(Box::new(self.offline_partitions.clone()))?;
+        r.register(Box::new(self.active_controller.clone()))?;
+        r.register(Box::new(self.quorum_voters.clone()))?;
+        r.register(Box::new(self.quorum_majority_up.clone()))?;
+        r.register(Box::new(self.live_brokers.clone()))?;
+        Ok(())
+    }
+}
+
+pub struct Controller {
+    meta: RwLock<ClusterMetadata>,
+    changed: watch::Sender<u64>,
+    pub metrics: ControllerMetrics,
+    pub registry: Registry,
+    /// Broker-level defaults (topic `unclean.leader.election.enable` falls back to it).
+    base_config: BrokerConfig,
+    pub cluster_id: String,
+    next_producer_id: AtomicI64,
+}
+
+impl Controller {
+    pub fn new(
+        voters: &[BrokerId],
+        base_config: BrokerConfig,
+        cluster_id: String,
+    ) -> Result<Arc<Controller>, prometheus::Error> {
+        let metrics = ControllerMetrics::new()?;
+        let registry = Registry::new();
+        metrics.register(&registry)?;
+        metrics.quorum_voters.set(voters.len() as i64);
+        metrics.active_controller.set(-1);
+        Ok(Arc::new(Controller {
+            meta: RwLock::new(ClusterMetadata::new(voters)),
+            changed: watch::channel(0).0,
+            metrics,
+            registry,
+            base_config,
+            cluster_id,
+            next_producer_id: AtomicI64::new(0),
+        }))
+    }
+
+    /// Reads the metadata under the lock.
+    pub fn read<R>(&self, f: impl FnOnce(&ClusterMetadata) -> R) -> R {
+        f(&self.meta.read())
+    }
+
+    /// Notified on every metadata change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut ClusterMetadata) -> R) -> R {
+        let mut meta = self.meta.write();
+        let before = meta.version;
+        let out = f(&mut meta);
+        let version = meta.version;
+        self.refresh_gauges(&meta);
+        drop(meta);
+        if version != before {
+            self.changed.send_replace(version);
+        }
+        out
+    }
+
+    fn refresh_gauges(&self, meta: &ClusterMetadata) {
+        let m = &self.metrics;
+        m.offline_partitions.set(meta.offline_partitions() as i64);
+        m.active_controller
+            .set(meta.quorum.controller.map_or(-1, i64::from));
+        let up = meta
+            .quorum
+            .voters()
+            .iter()
+            .filter(|&&v| meta.is_alive(v))
+            .count();
+        m.quorum_majority_up
+            .set(i64::from(up >= majority(meta.quorum.voters().len())));
+        m.live_brokers.set(meta.live_nodes().len() as i64);
+    }
+
+    fn unclean_fn(&self) -> impl Fn(&TopicMeta) -> bool + '_ {
+        move |t: &TopicMeta| {
+            t.config
+                .value(&self.base_config, "unclean.leader.election.enable")
+                .trim()
+                .eq_ignore_ascii_case("true")
+        }
+    }
+
+    fn count(&self, changes: &[LeaderChange]) {
+        for c in changes {
+            let kind = match c.election {
+                Election::Clean(_) => "clean",
+                Election::Unclean(_) => "unclean",
+                Election::Offline => "offline",
+            };
+            self.metrics.leader_elections.with_label_values(&[kind]).inc();
+            tracing::info!(
+                topic = %c.topic,
+                partition = c.partition,
+                leader = ?c.election.leader(),
+                epoch = c.leader_epoch,
+                "leader election ({kind})"
+            );
+        }
+    }
+
+    /// A node starts (or restarts) serving at `host:port`.
+    pub fn node_up(&self, id: BrokerId, host: String, port: u16) -> Vec<LeaderChange> {
+        let unclean = self.unclean_fn();
+        let changes = self.write(|m| m.set_node(id, Some((host, port)), true, &unclean));
+        self.count(&changes);
+        changes
+    }
+
+    /// A node is lost (crash or stop): its partitions get new leaders.
+    pub fn node_down(&self, id: BrokerId) -> Vec<LeaderChange> {
+        let unclean = self.unclean_fn();
+        let changes = self.write(|m| m.set_node(id, None, false, &unclean));
+        self.count(&changes);
+        changes
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        assignment: Option<Vec<Vec<BrokerId>>>,
+        config: TopicConfig,
+        validate_only: bool,
+    ) -> Result<TopicMeta, MetadataError> {
+        let partitions = if partitions == -1 {
+            self.base_config.num_partitions
+        } else {
+            partitions
+        };
+        let rf = if replication_factor == -1 {
+            self.base_config.default_replication_factor
+        } else {
+            replication_factor
+        };
+        self.write(|m| {
+            m.create_topic(
+                name,
+                Uuid::new_v4(),
+                partitions,
+                rf,
+                assignment,
+                config,
+                validate_only,
+            )
+        })
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, MetadataError> {
+        self.write(|m| m.delete_topic(name))
+    }
+
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), MetadataError> {
+        self.write(|m| m.add_partitions(name, count, validate_only))
+    }
+
+    pub fn set_topic_config(&self, name: &str, config: TopicConfig) -> Result<(), MetadataError> {
+        self.write(|m| m.set_topic_config(name, config))
+    }
+
+    /// A leader's AlterPartition proposal.
+    pub fn alter_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader: BrokerId,
+        leader_epoch: i32,
+        isr: &[BrokerId],
+    ) -> Result<(), MetadataError> {
+        self.write(|m| m.alter_isr(topic, partition, leader, leader_epoch, isr))
+    }
+
+    pub fn has_controller(&self) -> bool {
+        self.read(|m| m.quorum.has_controller())
+    }
+
+    /// Producer ids are unique across the cluster (Kafka's controller hands out blocks).
+    pub fn allocate_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The address of a live node.
+    pub fn address(&self, id: BrokerId) -> Option<(String, u16)> {
+        self.read(|m| {
+            m.nodes
+                .get(&id)
+                .filter(|n| n.alive)
+                .map(|n| (n.host.clone(), n.port))
+        })
+    }
+}

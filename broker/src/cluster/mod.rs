@@ -1,0 +1,207 @@
+//! A replicated cluster of N broker nodes in one process.
+//!
+//! Each node is a full broker ([`crate::server::start_node`]) with its own listener on
+//! 127.0.0.1, its own log directory and its own replica manager ([`manager`]); the
+//! nodes share one [`controller::Controller`] through an `Arc`. That shared controller
+//! stands in for the KRaft metadata log: in Kafka the active controller appends
+//! metadata records that every broker replays, here every node reads the controller's
+//! [`metadata::ClusterMetadata`] and is woken on each change. The quorum rules still
+//! apply (no majority of voters up: no controller, no elections, no ISR changes).
+//!
+//! Replication itself goes over the wire like Kafka's: followers send Fetch requests
+//! with their replica id to the leader's listener ([`fetcher`]); the leader tracks
+//! them in its [`crate::replication::isr::IsrState`] ([`replica`]).
+//!
+//! Failure detection is immediate: [`Cluster::crash`] tells the controller at once (as
+//! a broker session timeout would, later), which elects new leaders for what the node
+//! led. The node stays in the ISR of partitions it followed until their leader's lag
+//! check removes it after `replica.lag.time.max.ms`, as Kafka's leaders do.
+
+pub mod checkpoint;
+pub mod controller;
+pub mod fetcher;
+pub mod manager;
+pub mod metadata;
+pub mod replica;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::broker::{Broker, BrokerError};
+use crate::clock::Clock;
+use crate::config::BrokerConfig;
+use crate::replication::BrokerId;
+use crate::server::{start_node, RunningBroker};
+use crate::storage::file::FileStorage;
+use crate::storage::Storage;
+use controller::Controller;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("no node {0} in this cluster")]
+    UnknownNode(BrokerId),
+    #[error("node {0} is not running")]
+    NotRunning(BrokerId),
+    #[error("node {0} is already running")]
+    AlreadyRunning(BrokerId),
+}
+
+struct Node {
+    id: BrokerId,
+    config: BrokerConfig,
+    storage: Arc<dyn Storage>,
+    running: Option<RunningBroker>,
+}
+
+/// The nodes of an in-process cluster and its controller.
+pub struct Cluster {
+    pub controller: Arc<Controller>,
+    clock: Arc<dyn Clock>,
+    nodes: Vec<Node>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes (ids 1..=n, all controller voters) from `base`: each listens on
+    /// 127.0.0.1 at a free port and keeps its logs in `<log_root>/node-<id>`. The
+    /// per-node metrics listener is off (serve the nodes' registries together).
+    pub async fn start(
+        n: usize,
+        base: &BrokerConfig,
+        log_root: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Cluster, ClusterError> {
+        let ids: Vec<BrokerId> = (1..=n as BrokerId).collect();
+        let cluster_id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
+        let controller = Controller::new(&ids, base.clone(), cluster_id)?;
+        let mut nodes = Vec::with_capacity(n);
+        for &id in &ids {
+            let mut config = base.clone();
+            config.node_id = id;
+            config.listener = SocketAddr::from(([127, 0, 0, 1], 0));
+            config.advertised = None;
+            config.metrics_listener = None;
+            config.log_dir = node_dir(log_root, id);
+            let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(config.log_dir.clone()));
+            nodes.push(Node {
+                id,
+                config,
+                storage,
+                running: None,
+            });
+        }
+        let mut cluster = Cluster {
+            controller,
+            clock,
+            nodes,
+        };
+        for id in ids {
+            cluster.start_one(id).await?;
+        }
+        Ok(cluster)
+    }
+
+    async fn start_one(&mut self, id: BrokerId) -> Result<(), ClusterError> {
+        let controller = self.controller.clone();
+        let clock = self.clock.clone();
+        let node = self.node_mut(id)?;
+        if node.running.is_some() {
+            return Err(ClusterError::AlreadyRunning(id));
+        }
+        let running = start_node(
+            node.config.clone(),
+            node.storage.clone(),
+            clock,
+            Some(controller.clone()),
+        )
+        .await?;
+        // A restart binds the port it had, so clients keep their bootstrap list.
+        node.config.listener = running.kafka_addr;
+        let (host, port) = running.broker.advertised();
+        node.running = Some(running);
+        controller.node_up(id, host, port);
+        Ok(())
+    }
+
+    fn node_mut(&mut self, id: BrokerId) -> Result<&mut Node, ClusterError> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or(ClusterError::UnknownNode(id))
+    }
+
+    fn node(&self, id: BrokerId) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn node_ids(&self) -> Vec<BrokerId> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// The running broker of node `id`.
+    pub fn broker(&self, id: BrokerId) -> Option<&Arc<Broker>> {
+        self.node(id)?.running.as_ref().map(|r| &r.broker)
+    }
+
+    pub fn is_running(&self, id: BrokerId) -> bool {
+        self.broker(id).is_some()
+    }
+
+    /// `host:port` of node `id` (kept across restarts).
+    pub fn address(&self, id: BrokerId) -> Option<SocketAddr> {
+        self.node(id).map(|n| n.config.listener)
+    }
+
+    /// Every node's address, comma-separated (`bootstrap.servers`).
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.config.listener.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The current leader of a partition, if it has one.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<BrokerId> {
+        self.controller
+            .read(|m| m.partition(topic, partition).and_then(|p| p.leader))
+    }
+
+    /// Crashes node `id`: it stops serving at once and the controller learns it is gone.
+    pub async fn crash(&mut self, id: BrokerId) -> Result<(), ClusterError> {
+        let running = self
+            .node_mut(id)?
+            .running
+            .take()
+            .ok_or(ClusterError::NotRunning(id))?;
+        running.crash().await;
+        self.controller.node_down(id);
+        tracing::info!(node = id, "node crashed");
+        Ok(())
+    }
+
+    /// Restarts a crashed node: it recovers its logs, registers again and catches up.
+    pub async fn restart(&mut self, id: BrokerId) -> Result<(), ClusterError> {
+        self.start_one(id).await?;
+        tracing::info!(node = id, "node restarted");
+        Ok(())
+    }
+
+    /// Stops every node cleanly (flushing logs and checkpoints).
+    pub async fn shutdown(mut self) {
+        for node in &mut self.nodes {
+            if let Some(r) = node.running.take() {
+                r.shutdown().await;
+                self.controller.node_down(node.id);
+            }
+        }
+    }
+}
+
+fn node_dir(root: &Path, id: BrokerId) -> PathBuf {
+    root.join(format!("node-{id}"))
+}
