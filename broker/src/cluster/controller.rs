@@ -245,6 +245,24 @@ impl Controller {
         self.next_producer_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The group coordinator for `key`: a node picked by a hash of the key over all
+    /// nodes (stable while they live), else the next live one. Group state and
+    /// committed offsets live on that node only (no `__consumer_offsets` replication).
+    pub fn coordinator_for(&self, key: &str) -> Option<(BrokerId, String, u16)> {
+        // FNV-1a: stable across runs, unlike the std hasher.
+        let hash = key
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        self.read(|m| {
+            let nodes: Vec<_> = m.nodes.values().collect();
+            let n = nodes.len();
+            (0..n)
+                .map(|i| nodes[(hash as usize + i) % n])
+                .find(|node| node.alive)
+                .map(|node| (node.id, node.host.clone(), node.port))
+        })
+    }
+
     /// The address of a live node.
     pub fn address(&self, id: BrokerId) -> Option<(String, u16)> {
         self.read(|m| {

@@ -30,9 +30,15 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, mut shutdown:
     let mut fetchers = JoinSet::new();
     let mut running: HashMap<BrokerId, AbortHandle> = HashMap::new();
     let mut ticks = 0u32;
+    let mut seen = None;
     loop {
-        changes.borrow_and_update();
+        let version = *changes.borrow_and_update();
         reconcile(&broker, &controller);
+        if seen != Some(version) {
+            seen = Some(version);
+            // Roles may have changed: parked produces and fetches re-check theirs.
+            broker.notify_append();
+        }
         check_lag(&broker, &controller);
         while fetchers.try_join_next().is_some() {}
         let wanted = leaders_followed(&broker);
