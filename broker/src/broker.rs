@@ -228,9 +228,26 @@ impl Broker {
         m.log_segments.reset();
         let topics = self.topics.all();
         let mut partitions = 0;
+        let (mut leading, mut under_replicated, mut under_min_isr, mut max_lag) = (0, 0, 0, 0);
+        let now = self.clock.now_ms();
         for topic in &topics {
+            let min_isr = topic.effective().min_insync_replicas.max(1) as usize;
             for p in topic.partitions() {
                 partitions += 1;
+                {
+                    let r = p.replica.lock();
+                    leading += i64::from(r.is_leader());
+                    if let Some(isr) = r.isr() {
+                        let behind = isr.out_of_sync();
+                        under_replicated += i64::from(!behind.is_empty());
+                        under_min_isr += i64::from(isr.isr().len() < min_isr);
+                        for f in behind.iter().chain(isr.isr()) {
+                            if let Some((records, _)) = isr.lag(*f, now) {
+                                max_lag = max_lag.max(records);
+                            }
+                        }
+                    }
+                }
                 let idx = p.index.to_string();
                 let labels = [&*topic.name, idx.as_str()];
                 p.inspect(|log| {
@@ -251,6 +268,10 @@ impl Broker {
         }
         m.topics.set(topics.len() as i64);
         m.partitions.set(partitions);
+        m.leader_partitions.set(leading);
+        m.under_replicated.set(under_replicated);
+        m.under_min_isr.set(under_min_isr);
+        m.replica_max_lag.set(max_lag);
         self.groups.refresh_gauges(|topic, partition| {
             self.topics
                 .get(topic)
