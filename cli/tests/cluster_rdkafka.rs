@@ -35,6 +35,11 @@ struct Lab {
 
 impl Lab {
     fn start(overrides: &[(&str, &str)]) -> Lab {
+        // RUST_LOG=kafkalab_broker=debug shows the cluster's decisions.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

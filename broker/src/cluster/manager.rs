@@ -208,12 +208,10 @@ pub fn apply_isr_changes(broker: &Broker, p: &Partition, changes: &[IsrChange]) 
         }
     }
     if membership {
-        let proposal = p
-            .replica
-            .lock()
-            .isr()
-            .map(|isr| isr.isr().to_vec())
-            .zip(Some(p.replica.lock().leader_epoch()));
+        let proposal = {
+            let r = p.replica.lock();
+            r.isr().map(|isr| (isr.isr().to_vec(), r.leader_epoch()))
+        };
         if let (Some(c), Some((isr, epoch))) = (broker.cluster(), proposal) {
             if let Err(e) = c.alter_isr(&p.topic, p.index, broker.node_id(), epoch, &isr) {
                 tracing::warn!(node = broker.node_id(), topic = %p.topic, partition = p.index, "ISR change refused: {e}");
