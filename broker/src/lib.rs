@@ -25,6 +25,6 @@ pub mod storage;
 pub mod topics;
 
 pub use broker::{Broker, BrokerError};
+pub use cluster::Cluster;
 pub use config::BrokerConfig;
 pub use server::{start, RunningBroker};
-pub use cluster::Cluster;

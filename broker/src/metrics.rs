@@ -214,7 +214,7 @@ pub const DOCS: &[MetricDoc] = &[
     doc!(
         "kafkalab_controller_leader_elections_total",
         "counter",
-        "kind",
+        "election",
         "Partition leader elections after a leader was lost: clean (from the ISR), unclean (outside it; records may be lost), offline (no leader left).",
         "kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs / UncleanLeaderElectionsPerSec"
     ),

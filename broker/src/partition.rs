@@ -97,7 +97,9 @@ pub enum Appended {
 pub enum AppendError {
     #[error("sequence check failed with Kafka error {0}")]
     Sequence(i16),
-    #[error("replicated batch at offset {base}..{next} does not continue the log end offset {end}")]
+    #[error(
+        "replicated batch at offset {base}..{next} does not continue the log end offset {end}"
+    )]
     NotContiguous { base: i64, next: i64, end: i64 },
     #[error(transparent)]
     Storage(#[from] StorageError),

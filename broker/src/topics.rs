@@ -155,9 +155,7 @@ impl TopicRegistry {
     ) -> Result<Topic, StorageError> {
         let effective = Arc::new(config.effective(broker));
         let parts = (0..partitions)
-            .map(|i| {
-                self.open_partition(name.clone(), i, &effective.log)
-            })
+            .map(|i| self.open_partition(name.clone(), i, &effective.log))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Topic {
             name,

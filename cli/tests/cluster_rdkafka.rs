@@ -48,7 +48,12 @@ impl Lab {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = BrokerConfig::from_pairs(overrides).expect("config");
         let cluster = rt
-            .block_on(Cluster::start(3, &config, dir.path(), Arc::new(SystemClock)))
+            .block_on(Cluster::start(
+                3,
+                &config,
+                dir.path(),
+                Arc::new(SystemClock),
+            ))
             .expect("cluster starts");
         Lab {
             rt,
@@ -248,9 +253,13 @@ fn metadata_names_three_brokers_and_acks_all_round_trips() {
     let futs: Vec<_> = (0..300)
         .map(|i| {
             let v = format!("v{i}");
-            prod.send_result(FutureRecord::<(), _>::to("orders").payload(&v).partition(i % 3))
-                .map_err(|(e, _)| e)
-                .expect("enqueue")
+            prod.send_result(
+                FutureRecord::<(), _>::to("orders")
+                    .payload(&v)
+                    .partition(i % 3),
+            )
+            .map_err(|(e, _)| e)
+            .expect("enqueue")
         })
         .collect();
     for f in futs {
@@ -276,7 +285,11 @@ fn metadata_names_three_brokers_and_acks_all_round_trips() {
         let leader = lab.leader("orders", p).expect("leader");
         let reference = lab.log_bytes(leader, "orders", p);
         for id in [1, 2, 3] {
-            assert_eq!(lab.log_bytes(id, "orders", p), reference, "node {id} partition {p}");
+            assert_eq!(
+                lab.log_bytes(id, "orders", p),
+                reference,
+                "node {id} partition {p}"
+            );
         }
     }
     println!("300 records acks=all produced and consumed; replicas identical");
@@ -329,7 +342,11 @@ fn leader_crash_loses_no_acknowledged_record_with_min_insync_2() {
         (acked, failed)
     });
     // Crash the leader once about a third has been sent.
-    while rx.recv_timeout(Duration::from_secs(30)).expect("producer progress") < total / 3 {}
+    while rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("producer progress")
+        < total / 3
+    {}
     let before = lab.log_ends("pay", 0);
     lab.crash(old);
     let new = lab.leader("pay", 0).expect("a new leader from the ISR");
@@ -340,20 +357,38 @@ fn leader_crash_loses_no_acknowledged_record_with_min_insync_2() {
         .read(|m| m.partition("pay", 0).map(|p| p.leader_epoch));
     println!("crashed leader {old} (log ends {before:?}); new leader {new}, epoch {epoch:?}");
     let (acked, failed) = producer_thread.join().expect("producer thread");
-    println!("acknowledged {} of {total}, failed {}", acked.len(), failed.len());
-    assert!(failed.is_empty(), "idempotent producer failed: {:?}", &failed[..failed.len().min(5)]);
+    println!(
+        "acknowledged {} of {total}, failed {}",
+        acked.len(),
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "idempotent producer failed: {:?}",
+        &failed[..failed.len().min(5)]
+    );
     let got = consume_all(&lab.bootstrap(), "pay", 0, acked.len());
     let got_set: BTreeSet<&String> = got.iter().collect();
     let lost: Vec<&String> = acked.iter().filter(|a| !got_set.contains(a)).collect();
-    assert!(lost.is_empty(), "lost {} acknowledged records, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "lost {} acknowledged records, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     assert_eq!(got_set.len(), got.len(), "duplicates despite idempotence");
-    println!("consumed {} records: no acknowledged record lost, no duplicate", got.len());
+    println!(
+        "consumed {} records: no acknowledged record lost, no duplicate",
+        got.len()
+    );
 
     // The old leader returns, truncates what it alone had, catches up and rejoins.
     lab.restart(old);
-    wait_until("old leader back in the ISR", Duration::from_secs(20), || {
-        lab.isr("pay", 0).len() == 3
-    });
+    wait_until(
+        "old leader back in the ISR",
+        Duration::from_secs(20),
+        || lab.isr("pay", 0).len() == 3,
+    );
     let end = lab.log_ends("pay", 0);
     wait_until("replicas at the same end", Duration::from_secs(10), || {
         let e = lab.log_ends("pay", 0);
@@ -376,7 +411,11 @@ fn a_stopped_follower_leaves_the_isr_after_the_lag_time_and_rejoins() {
         .find(|&i| i != leader)
         .expect("a follower");
     lab.crash(follower);
-    assert_eq!(lab.isr("lag", 0).len(), 3, "still in the ISR right after the crash");
+    assert_eq!(
+        lab.isr("lag", 0).len(),
+        3,
+        "still in the ISR right after the crash"
+    );
     let took = wait_until("ISR shrink", Duration::from_secs(10), || {
         !lab.isr("lag", 0).contains(&follower)
     });
@@ -440,7 +479,10 @@ fn min_insync_3_with_a_node_down_refuses_acks_all() {
         .map_err(|(e, _)| e)
         .expect("enqueue");
     let res = lab.rt.block_on(f).expect("future");
-    let err = res.map(|_| ()).map_err(|(e, _)| e).expect_err("must be refused");
+    let err = res
+        .map(|_| ())
+        .map_err(|(e, _)| e)
+        .expect_err("must be refused");
     println!("acks=all with ISR 2 < min.insync.replicas 3 on leader {new}: {err}");
     assert_eq!(
         err.rdkafka_error_code(),
@@ -450,7 +492,10 @@ fn min_insync_3_with_a_node_down_refuses_acks_all() {
     nb.refresh_gauges();
     assert_eq!(nb.metrics.under_min_isr.get(), 1);
     // acks=1 still succeeds.
-    let prod1 = producer(&lab.bootstrap(), &[("acks", "1"), ("enable.idempotence", "false")]);
+    let prod1 = producer(
+        &lab.bootstrap(),
+        &[("acks", "1"), ("enable.idempotence", "false")],
+    );
     let f = prod1
         .send_result(FutureRecord::<(), _>::to("strict").payload("y"))
         .map_err(|(e, _)| e)

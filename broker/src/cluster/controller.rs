@@ -11,7 +11,7 @@ use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, TopicMeta};
+use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, TopicMeta};
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::metrics::help;
 use crate::replication::election::Election;
@@ -38,7 +38,7 @@ impl ControllerMetrics {
                     "kafkalab_controller_leader_elections_total",
                     help("kafkalab_controller_leader_elections_total"),
                 ),
-                &["kind"],
+                &["election"],
             )?,
             offline_partitions: gauge("kafkalab_controller_offline_partitions")?,
             active_controller: gauge("kafkalab_controller_active_controller_id")?,
@@ -147,7 +147,10 @@ impl Controller {
                 Election::Unclean(_) => "unclean",
                 Election::Offline => "offline",
             };
-            self.metrics.leader_elections.with_label_values(&[kind]).inc();
+            self.metrics
+                .leader_elections
+                .with_label_values(&[kind])
+                .inc();
             tracing::info!(
                 topic = %c.topic,
                 partition = c.partition,
@@ -174,7 +177,6 @@ impl Controller {
         changes
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn create_topic(
         &self,
         name: &str,
@@ -194,17 +196,15 @@ impl Controller {
         } else {
             replication_factor
         };
-        self.write(|m| {
-            m.create_topic(
-                name,
-                Uuid::new_v4(),
-                partitions,
-                rf,
-                assignment,
-                config,
-                validate_only,
-            )
-        })
+        let new = NewTopic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions,
+            replication_factor: rf,
+            assignment,
+            config,
+        };
+        self.write(|m| m.create_topic(new, validate_only))
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, MetadataError> {
@@ -250,9 +250,9 @@ impl Controller {
     /// committed offsets live on that node only (no `__consumer_offsets` replication).
     pub fn coordinator_for(&self, key: &str) -> Option<(BrokerId, String, u16)> {
         // FNV-1a: stable across runs, unlike the std hasher.
-        let hash = key
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         self.read(|m| {
             let nodes: Vec<_> = m.nodes.values().collect();
             let n = nodes.len();

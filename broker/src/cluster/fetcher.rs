@@ -65,7 +65,11 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
                     s
                 }
                 Err(e) => {
-                    tracing::debug!(node = broker.node_id(), leader, "cannot reach the leader: {e}");
+                    tracing::debug!(
+                        node = broker.node_id(),
+                        leader,
+                        "cannot reach the leader: {e}"
+                    );
                     tokio::time::sleep(RETRY).await;
                     continue;
                 }
@@ -73,7 +77,8 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
         };
         correlation = correlation.wrapping_add(1);
         let req = request(&broker, &parts);
-        let wait = Duration::from_millis(broker.config.int("replica.fetch.wait.max.ms").max(0) as u64);
+        let wait =
+            Duration::from_millis(broker.config.int("replica.fetch.wait.max.ms").max(0) as u64);
         let mut stream = stream;
         match round_trip(&mut stream, &req, correlation, broker.node_id(), wait).await {
             Ok(resp) => {
@@ -95,7 +100,8 @@ fn following(broker: &Broker, leader: NodeId) -> Vec<Arc<Partition>> {
     let mut out = Vec::new();
     for t in broker.topics.all() {
         for p in t.partitions() {
-            let follows = matches!(p.replica.lock().role, Role::Follower { leader: l, .. } if l == leader);
+            let follows =
+                matches!(p.replica.lock().role, Role::Follower { leader: l, .. } if l == leader);
             if follows {
                 out.push(p);
             }
@@ -181,7 +187,8 @@ async fn round_trip(
             rh.correlation_id
         )));
     }
-    let resp = FetchResponse::decode(&mut body, VERSION).map_err(|e| FetchError::Protocol(e.to_string()))?;
+    let resp = FetchResponse::decode(&mut body, VERSION)
+        .map_err(|e| FetchError::Protocol(e.to_string()))?;
     if body.has_remaining() {
         tracing::debug!("{} trailing bytes after a fetch response", body.remaining());
     }
@@ -202,7 +209,8 @@ fn apply(broker: &Broker, leader: NodeId, parts: &[Arc<Partition>], resp: FetchR
                 continue;
             };
             // The role may have changed while the fetch was in flight.
-            let still = matches!(p.replica.lock().role, Role::Follower { leader: l, .. } if l == leader);
+            let still =
+                matches!(p.replica.lock().role, Role::Follower { leader: l, .. } if l == leader);
             if !still {
                 continue;
             }

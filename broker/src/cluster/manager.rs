@@ -22,7 +22,11 @@ const TICK: Duration = Duration::from_millis(100);
 const CHECKPOINT_EVERY_TICKS: u32 = 10;
 
 /// Runs until `shutdown` (or until the task is aborted, as a crash does).
-pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    broker: Arc<Broker>,
+    controller: Arc<Controller>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut changes = controller.subscribe();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -55,7 +59,7 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, mut shutdown:
             });
         }
         ticks += 1;
-        if ticks % CHECKPOINT_EVERY_TICKS == 0 {
+        if ticks.is_multiple_of(CHECKPOINT_EVERY_TICKS) {
             checkpoint(&broker);
         }
         tokio::select! {
@@ -69,7 +73,10 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, mut shutdown:
 
 fn checkpoint(broker: &Broker) {
     if let Err(e) = super::checkpoint::write(broker.storage().as_ref(), &broker.topics) {
-        tracing::warn!(node = broker.node_id(), "high-watermark checkpoint failed: {e}");
+        tracing::warn!(
+            node = broker.node_id(),
+            "high-watermark checkpoint failed: {e}"
+        );
     }
 }
 
@@ -122,9 +129,10 @@ pub fn reconcile(broker: &Broker, controller: &Controller) {
             }
         }
         if local.config() != meta.config {
-            if let Err(e) = broker
-                .topics
-                .set_config(&broker.config, &meta.name, meta.config.clone())
+            if let Err(e) =
+                broker
+                    .topics
+                    .set_config(&broker.config, &meta.name, meta.config.clone())
             {
                 tracing::warn!(node = me, topic = %meta.name, "cannot apply the topic config: {}", e.message);
             }

@@ -101,6 +101,18 @@ impl MetadataError {
     }
 }
 
+/// What CreateTopics asks for.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    /// Explicit replicas per partition instead of placement.
+    pub assignment: Option<Vec<Vec<BrokerId>>>,
+    pub config: TopicConfig,
+}
+
 /// A leader change the controller made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderChange {
@@ -184,7 +196,10 @@ impl ClusterMetadata {
     }
 
     /// Elects a leader for every partition whose leader is missing or dead.
-    pub fn elect_where_needed(&mut self, unclean: &dyn Fn(&TopicMeta) -> bool) -> Vec<LeaderChange> {
+    pub fn elect_where_needed(
+        &mut self,
+        unclean: &dyn Fn(&TopicMeta) -> bool,
+    ) -> Vec<LeaderChange> {
         if !self.quorum.has_controller() {
             return Vec::new();
         }
@@ -229,14 +244,18 @@ impl ClusterMetadata {
     /// given assignment; every first replica leads at epoch 0 with the full ISR.
     pub fn create_topic(
         &mut self,
-        name: &str,
-        id: Uuid,
-        partitions: i32,
-        replication_factor: i16,
-        assignment: Option<Vec<Vec<BrokerId>>>,
-        config: TopicConfig,
+        new: NewTopic,
         validate_only: bool,
     ) -> Result<TopicMeta, MetadataError> {
+        let NewTopic {
+            name,
+            id,
+            partitions,
+            replication_factor,
+            assignment,
+            config,
+        } = new;
+        let name = name.as_str();
         self.require_controller()?;
         if self.topics.contains_key(name) {
             return Err(MetadataError::TopicExists(name.to_string()));
@@ -281,16 +300,22 @@ impl ClusterMetadata {
         }
         let live: Vec<BrokerId> = self.live_nodes().iter().map(|n| n.id).collect();
         let (start, shift) = self.placement_seed;
-        placement::assign(&live, partitions as u32, factor as usize, first, start, shift).map_err(
-            |e| match e {
-                PlacementError::TooFewBrokers { factor, brokers } => {
-                    MetadataError::TooFewBrokers { factor, brokers }
-                }
-                PlacementError::ZeroFactor => MetadataError::InvalidReplicationFactor(
-                    "Replication factor must be larger than 0.".into(),
-                ),
-            },
+        placement::assign(
+            &live,
+            partitions as u32,
+            factor as usize,
+            first,
+            start,
+            shift,
         )
+        .map_err(|e| match e {
+            PlacementError::TooFewBrokers { factor, brokers } => {
+                MetadataError::TooFewBrokers { factor, brokers }
+            }
+            PlacementError::ZeroFactor => MetadataError::InvalidReplicationFactor(
+                "Replication factor must be larger than 0.".into(),
+            ),
+        })
     }
 
     fn check_assignment(&self, a: &[Vec<BrokerId>]) -> Result<(), MetadataError> {
@@ -355,7 +380,11 @@ impl ClusterMetadata {
         Ok(())
     }
 
-    pub fn set_topic_config(&mut self, name: &str, config: TopicConfig) -> Result<(), MetadataError> {
+    pub fn set_topic_config(
+        &mut self,
+        name: &str,
+        config: TopicConfig,
+    ) -> Result<(), MetadataError> {
         self.require_controller()?;
         let t = self
             .topics
@@ -435,22 +464,30 @@ mod tests {
         let ids: Vec<BrokerId> = (1..=n).collect();
         let mut m = ClusterMetadata::new(&ids);
         for id in ids {
-            m.set_node(id, Some(("127.0.0.1".into(), 9000 + id as u16)), true, &never);
+            m.set_node(
+                id,
+                Some(("127.0.0.1".into(), 9000 + id as u16)),
+                true,
+                &never,
+            );
         }
         m
     }
 
-    fn create(m: &mut ClusterMetadata, name: &str, partitions: i32, rf: i16) {
-        m.create_topic(
-            name,
-            Uuid::new_v4(),
+    fn new(name: &str, partitions: i32, replication_factor: i16) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            id: Uuid::new_v4(),
             partitions,
-            rf,
-            None,
-            TopicConfig::default(),
-            false,
-        )
-        .expect("create");
+            replication_factor,
+            assignment: None,
+            config: TopicConfig::default(),
+        }
+    }
+
+    fn create(m: &mut ClusterMetadata, name: &str, partitions: i32, rf: i16) {
+        m.create_topic(new(name, partitions, rf), false)
+            .expect("create");
     }
 
     #[test]
@@ -462,14 +499,16 @@ mod tests {
         assert_eq!(leaders, vec![Some(1), Some(2), Some(3)]);
         assert!(t.partitions.iter().all(|p| p.isr == vec![1, 2, 3]));
         let err = m
-            .create_topic("u", Uuid::new_v4(), 1, 4, None, TopicConfig::default(), false)
+            .create_topic(new("u", 1, 4), false)
             .map(|_| ())
             .expect_err("rf 4 on 3 brokers");
         assert_eq!(err.code(), errors::INVALID_REPLICATION_FACTOR);
-        assert_eq!(err.to_string(), "Replication factor: 4 larger than available brokers: 3.");
+        assert_eq!(
+            err.to_string(),
+            "Replication factor: 4 larger than available brokers: 3."
+        );
         // validate_only stores nothing.
-        m.create_topic("v", Uuid::new_v4(), 1, 1, None, TopicConfig::default(), true)
-            .expect("valid");
+        m.create_topic(new("v", 1, 1), true).expect("valid");
         assert!(!m.topics.contains_key("v"));
     }
 
@@ -481,7 +520,10 @@ mod tests {
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].election, Election::Clean(2));
         let p = m.partition("t", 0).expect("partition");
-        assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (Some(2), 1, vec![2, 3]));
+        assert_eq!(
+            (p.leader, p.leader_epoch, p.isr.clone()),
+            (Some(2), 1, vec![2, 3])
+        );
         // Node 1 returns: it does not lead until elected; the leader is unchanged.
         assert!(m.set_node(1, None, true, &never).is_empty());
         assert_eq!(m.partition("t", 0).map(|p| p.leader), Some(Some(2)));
@@ -523,7 +565,10 @@ mod tests {
         m.set_node(1, None, false, &never);
         let stale = m.alter_isr("t", 0, 1, 0, &[1, 2]).expect_err("old leader");
         assert_eq!(stale.code(), errors::FENCED_LEADER_EPOCH);
-        assert!(m.alter_isr("t", 0, 2, 1, &[3]).is_err(), "must contain the leader");
+        assert!(
+            m.alter_isr("t", 0, 2, 1, &[3]).is_err(),
+            "must contain the leader"
+        );
         m.alter_isr("t", 0, 2, 1, &[2]).expect("shrink");
         m.alter_isr("t", 0, 2, 1, &[3, 2]).expect("expand");
         assert_eq!(m.partition("t", 0).map(|p| p.isr.clone()), Some(vec![2, 3]));

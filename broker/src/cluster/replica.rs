@@ -18,10 +18,18 @@ use crate::replication::BrokerId;
 pub enum Role {
     /// Not in a cluster: this broker alone is the ISR (single-node mode).
     Single,
-    Leader { epoch: i32, isr: IsrState },
-    Follower { epoch: i32, leader: BrokerId },
+    Leader {
+        epoch: i32,
+        isr: IsrState,
+    },
+    Follower {
+        epoch: i32,
+        leader: BrokerId,
+    },
     /// A replica of a partition without a leader (offline), or not a replica here.
-    Idle { epoch: i32 },
+    Idle {
+        epoch: i32,
+    },
 }
 
 /// What the caller must do after a role change.
@@ -131,7 +139,8 @@ impl ReplicaState {
             }
             return None;
         };
-        let same_epoch = !matches!(self.role, Role::Single) && self.leader_epoch() == meta.leader_epoch;
+        let same_epoch =
+            !matches!(self.role, Role::Single) && self.leader_epoch() == meta.leader_epoch;
         if same_epoch {
             return None;
         }
@@ -199,7 +208,10 @@ mod tests {
     fn a_leader_serves_up_to_its_isr_high_watermark() {
         let mut r = ReplicaState::clustered(0);
         assert!(!r.is_leader());
-        assert_eq!(r.apply(Some(&meta(Some(1), 0)), 1, 0, 30_000, 0), Some(Effect::BecameLeader));
+        assert_eq!(
+            r.apply(Some(&meta(Some(1), 0)), 1, 0, 30_000, 0),
+            Some(Effect::BecameLeader)
+        );
         assert!(r.is_leader());
         let (isr, epoch) = r.isr_mut().expect("leader");
         assert_eq!(epoch, 0);

@@ -208,3 +208,29 @@ fn read(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool) {
         had_error,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record_batch::{self, BatchSpec};
+
+    #[test]
+    fn consumers_get_only_whole_batches_below_the_high_watermark() {
+        let mut all = Vec::new();
+        for base in [0i64, 3, 6] {
+            let recs = (0..3i64).map(|i| (None, Some(bytes::Bytes::from_static(b"v")), i));
+            let mut b = record_batch::build(&BatchSpec::default(), recs).expect("batch");
+            record_batch::set_base_offset(&mut b, base);
+            all.extend_from_slice(&b);
+        }
+        let all = bytes::Bytes::from(all);
+        let ends = |b: &bytes::Bytes| -> Vec<i64> {
+            record_batch::batches(b)
+                .map(|r| r.expect("valid").0.next_offset())
+                .collect()
+        };
+        assert_eq!(ends(&below(all.clone(), 9)), vec![3, 6, 9]);
+        assert_eq!(ends(&below(all.clone(), 7)), vec![3, 6]);
+        assert!(below(all, 2).is_empty());
+    }
+}

@@ -51,7 +51,11 @@ pub async fn handle(
                         let r = partition.replica.lock();
                         (r.is_leader(), r.isr().is_some(), r.leader_epoch())
                     };
-                    let resp = if with_epoch { resp.with_leader_epoch(epoch) } else { resp };
+                    let resp = if with_epoch {
+                        resp.with_leader_epoch(epoch)
+                    } else {
+                        resp
+                    };
                     if !leader {
                         broker
                             .metrics

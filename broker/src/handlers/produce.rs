@@ -21,12 +21,12 @@ use tokio::time::{sleep_until, Duration, Instant};
 
 use super::s;
 use crate::broker::Broker;
-use crate::partition::Partition;
-use crate::replication::isr::AcksAllCheck;
 use crate::config::{CompressionType, EffectiveTopicConfig};
 use crate::partition::Appended;
+use crate::partition::Partition;
 use crate::protocol::errors;
 use crate::record_batch::{self, BatchError, BatchHeader, Codec};
+use crate::replication::isr::AcksAllCheck;
 use crate::topics::Topic;
 
 const API: &str = "Produce";
@@ -64,7 +64,9 @@ pub async fn handle(
                     } else {
                         match &topic {
                             None => Err((unknown_topic(broker, td.name.0.as_str()), None)),
-                            Some(t) => produce_partition(broker, t, pd.index, pd.records, acks, now),
+                            Some(t) => {
+                                produce_partition(broker, t, pd.index, pd.records, acks, now)
+                            }
                         }
                     };
                     let resp = PartitionProduceResponse::default().with_index(pd.index);
@@ -163,7 +165,11 @@ struct Wait {
 /// NOT_ENOUGH_REPLICAS_AFTER_APPEND (Kafka's rule: it is in the log, but fewer
 /// replicas than required have it); a leader that lost leadership answers
 /// NOT_LEADER_OR_FOLLOWER.
-async fn wait_for_replicas(waits: &mut [Wait], changes: &mut watch::Receiver<u64>, deadline: Instant) {
+async fn wait_for_replicas(
+    waits: &mut [Wait],
+    changes: &mut watch::Receiver<u64>,
+    deadline: Instant,
+) {
     loop {
         changes.borrow_and_update();
         let mut pending = false;

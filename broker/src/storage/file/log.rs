@@ -871,9 +871,10 @@ impl PartitionLog for FileLog {
         }
         let offset = offset.max(self.log_start);
         // (segment, byte position) of the first batch to drop.
-        let (idx, pos) = self
-            .locate(offset)?
-            .unwrap_or((self.segments.len() - 1, self.segments[self.segments.len() - 1].size()));
+        let (idx, pos) = self.locate(offset)?.unwrap_or((
+            self.segments.len() - 1,
+            self.segments[self.segments.len() - 1].size(),
+        ));
         let keep_segments = if pos == 0 && idx > 0 { idx } else { idx + 1 };
         for seg in self.segments.drain(keep_segments..).rev() {
             seg.delete_files()?;
