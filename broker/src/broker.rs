@@ -98,7 +98,17 @@ impl Broker {
             clock.clone(),
         )?;
         let metrics = BrokerMetrics::new();
-        let registry = Registry::new();
+        // A cluster's nodes are scraped together: each labels its series with its id.
+        let registry = match cluster {
+            Some(_) => Registry::new_custom(
+                None,
+                Some(std::collections::HashMap::from([(
+                    "node".to_string(),
+                    config.node_id.to_string(),
+                )])),
+            )?,
+            None => Registry::new(),
+        };
         metrics.register(&registry)?;
         groups.metrics.register(&registry)?;
         let cluster_id = match (&cluster, storage.read_meta(CLUSTER_ID_FILE)?) {

@@ -24,9 +24,12 @@ pub mod manager;
 pub mod metadata;
 pub mod replica;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use crate::broker::{Broker, BrokerError};
 use crate::clock::Clock;
@@ -63,6 +66,28 @@ pub struct Cluster {
     pub controller: Arc<Controller>,
     clock: Arc<dyn Clock>,
     nodes: Vec<Node>,
+    running: ClusterMetrics,
+}
+
+/// Scrape-time view of a cluster's metrics: the controller's and every running
+/// node's (each labelled `node`), following crashes and restarts.
+#[derive(Clone)]
+pub struct ClusterMetrics {
+    controller: Arc<Controller>,
+    brokers: Arc<RwLock<BTreeMap<BrokerId, Arc<Broker>>>>,
+}
+
+impl ClusterMetrics {
+    /// Refreshes the nodes' gauges and gathers every family.
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let brokers: Vec<Arc<Broker>> = self.brokers.read().values().cloned().collect();
+        let mut out = self.controller.registry.gather();
+        for b in brokers {
+            b.refresh_gauges();
+            out.extend(b.registry.gather());
+        }
+        crate::http::merge(out)
+    }
 }
 
 impl Cluster {
@@ -94,10 +119,15 @@ impl Cluster {
                 running: None,
             });
         }
+        let running = ClusterMetrics {
+            controller: controller.clone(),
+            brokers: Arc::default(),
+        };
         let mut cluster = Cluster {
             controller,
             clock,
             nodes,
+            running,
         };
         for id in ids {
             cluster.start_one(id).await?;
@@ -122,7 +152,9 @@ impl Cluster {
         // A restart binds the port it had, so clients keep their bootstrap list.
         node.config.listener = running.kafka_addr;
         let (host, port) = running.broker.advertised();
+        let broker = running.broker.clone();
         node.running = Some(running);
+        self.running.brokers.write().insert(id, broker);
         controller.node_up(id, host, port);
         Ok(())
     }
@@ -171,6 +203,11 @@ impl Cluster {
             .read(|m| m.partition(topic, partition).and_then(|p| p.leader))
     }
 
+    /// The cluster's metrics, for a scrape endpoint.
+    pub fn metrics(&self) -> ClusterMetrics {
+        self.running.clone()
+    }
+
     /// Crashes node `id`: it stops serving at once and the controller learns it is gone.
     pub async fn crash(&mut self, id: BrokerId) -> Result<(), ClusterError> {
         let running = self
@@ -178,6 +215,7 @@ impl Cluster {
             .running
             .take()
             .ok_or(ClusterError::NotRunning(id))?;
+        self.running.brokers.write().remove(&id);
         running.crash().await;
         self.controller.node_down(id);
         tracing::info!(node = id, "node crashed");

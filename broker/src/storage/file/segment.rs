@@ -352,7 +352,8 @@ impl Segment {
     /// Cuts the log file at `pos` (a batch boundary) and makes that durable; the
     /// in-memory state is stale afterwards (the caller reopens the log).
     pub fn truncate_file(&mut self, pos: u64) -> Result<(), StorageError> {
-        self.st.index.close_writer();
+        // Recovery rebuilds the index from the truncated file.
+        self.st.index.delete_file()?;
         self.file
             .set_len(pos)
             .map_err(|e| io_err(&self.log_path, e))?;
