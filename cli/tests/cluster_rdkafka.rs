@@ -167,6 +167,15 @@ impl Drop for Lab {
     }
 }
 
+fn scrape(cluster: &Cluster) -> String {
+    use prometheus::Encoder;
+    let mut out = Vec::new();
+    prometheus::TextEncoder::new()
+        .encode(&cluster.metrics().gather(), &mut out)
+        .expect("encode");
+    String::from_utf8(out).expect("utf-8")
+}
+
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !f() {
@@ -439,6 +448,22 @@ fn a_stopped_follower_leaves_the_isr_after_the_lag_time_and_rejoins() {
     lb.refresh_gauges();
     assert_eq!(lb.metrics.under_replicated.get(), 1);
     assert_eq!(lb.metrics.isr_shrinks.get(), 1);
+    // What a scrape of the run's endpoint shows: every node's series, told apart by
+    // `node`, and the controller's.
+    let text = scrape(lab.cluster());
+    for line in [
+        format!("kafkalab_broker_isr_shrinks_total{{node=\"{leader}\"}} 1"),
+        format!("kafkalab_broker_under_replicated_partitions{{node=\"{leader}\"}} 1"),
+        "kafkalab_controller_live_brokers 2".to_string(),
+        "kafkalab_controller_quorum_majority_up 1".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in the scrape");
+    }
+    assert_eq!(
+        text.matches("# TYPE kafkalab_broker_isr_shrinks_total ").count(),
+        1,
+        "one family per metric"
+    );
     lab.restart(follower);
     let took = wait_until("ISR expand", Duration::from_secs(15), || {
         lab.isr("lag", 0).contains(&follower)
