@@ -239,6 +239,7 @@ impl Broker {
         let topics = self.topics.all();
         let mut partitions = 0;
         let (mut leading, mut under_replicated, mut under_min_isr, mut max_lag) = (0, 0, 0, 0);
+        let mut max_lag_ms = 0;
         let now = self.clock.now_ms();
         for topic in &topics {
             let min_isr = topic.effective().min_insync_replicas.max(1) as usize;
@@ -252,8 +253,9 @@ impl Broker {
                         under_replicated += i64::from(!behind.is_empty());
                         under_min_isr += i64::from(isr.isr().len() < min_isr);
                         for f in behind.iter().chain(isr.isr()) {
-                            if let Some((records, _)) = isr.lag(*f, now) {
+                            if let Some((records, ms)) = isr.lag(*f, now) {
                                 max_lag = max_lag.max(records);
+                                max_lag_ms = max_lag_ms.max(ms);
                             }
                         }
                     }
@@ -282,6 +284,7 @@ impl Broker {
         m.under_replicated.set(under_replicated);
         m.under_min_isr.set(under_min_isr);
         m.replica_max_lag.set(max_lag);
+        m.replica_max_lag_seconds.set(max_lag_ms as f64 / 1000.0);
         self.groups.refresh_gauges(|topic, partition| {
             self.topics
                 .get(topic)

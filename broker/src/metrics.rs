@@ -212,11 +212,18 @@ pub const DOCS: &[MetricDoc] = &[
         "kafka.server:type=ReplicaFetcherManager,name=MaxLag,clientId=Replica"
     ),
     doc!(
+        "kafkalab_broker_replica_max_lag_seconds",
+        "gauge",
+        "",
+        "Longest time a follower of a partition this node leads has not been caught up (it leaves the ISR past replica.lag.time.max.ms).",
+        "(none; Kafka tracks it per replica as lastCaughtUpTimeMs)"
+    ),
+    doc!(
         "kafkalab_controller_leader_elections_total",
         "counter",
         "election",
-        "Partition leader elections after a leader was lost: clean (from the ISR), unclean (outside it; records may be lost), offline (no leader left).",
-        "kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs / UncleanLeaderElectionsPerSec"
+        "Partition leader elections: clean (a lost leader replaced from the ISR), unclean (from outside it; records may be lost), offline (no leader left), preferred (auto.leader.rebalance moved leadership back).",
+        "kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs / UncleanLeaderElectionsPerSec / PreferredReplicaImbalanceCount"
     ),
     doc!(
         "kafkalab_controller_offline_partitions",
@@ -291,6 +298,7 @@ pub struct BrokerMetrics {
     pub isr_shrinks: IntCounter,
     pub isr_expands: IntCounter,
     pub replica_max_lag: IntGauge,
+    pub replica_max_lag_seconds: prometheus::Gauge,
 }
 
 pub(crate) fn help(name: &str) -> &'static str {
@@ -366,6 +374,10 @@ impl BrokerMetrics {
             isr_shrinks: counter("kafkalab_broker_isr_shrinks_total"),
             isr_expands: counter("kafkalab_broker_isr_expands_total"),
             replica_max_lag: gauge("kafkalab_broker_replica_max_lag_records"),
+            replica_max_lag_seconds: prometheus::Gauge::with_opts(opts(
+                "kafkalab_broker_replica_max_lag_seconds",
+            ))
+            .expect("valid metric"),
         }
     }
 
@@ -395,6 +407,7 @@ impl BrokerMetrics {
         registry.register(Box::new(self.isr_shrinks.clone()))?;
         registry.register(Box::new(self.isr_expands.clone()))?;
         registry.register(Box::new(self.replica_max_lag.clone()))?;
+        registry.register(Box::new(self.replica_max_lag_seconds.clone()))?;
         Ok(())
     }
 

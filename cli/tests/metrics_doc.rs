@@ -69,7 +69,7 @@ const LABELS: &[(&str, &str)] = &[
     ("check", "an `[expect]` entry's check as written (`>= 1`, `9..12`)"),
     ("measure", "`produce` (intended send to acknowledgement) or `e2e` (intended send to consumption)"),
     ("percentile", "`p50`, `p99`, `p99.9`, `max`"),
-    ("election", "how a lost leader was replaced: `clean` (from the ISR), `unclean` (outside it), `offline` (no leader)"),
+    ("election", "how leadership changed: `clean` (from the ISR), `unclean` (outside it), `offline` (no leader), `preferred` (rebalance)"),
 ];
 
 /// The unit of a metric, from its name: Prometheus names carry their base unit as a

@@ -68,6 +68,7 @@ pub struct Controller {
     base_config: BrokerConfig,
     pub cluster_id: String,
     next_producer_id: AtomicI64,
+    last_rebalance_ms: AtomicI64,
 }
 
 impl Controller {
@@ -89,6 +90,7 @@ impl Controller {
             base_config,
             cluster_id,
             next_producer_id: AtomicI64::new(0),
+            last_rebalance_ms: AtomicI64::new(i64::MIN),
         }))
     }
 
@@ -143,6 +145,7 @@ impl Controller {
     fn count(&self, changes: &[LeaderChange]) {
         for c in changes {
             let kind = match c.election {
+                _ if c.preferred => "preferred",
                 Election::Clean(_) => "clean",
                 Election::Unclean(_) => "unclean",
                 Election::Offline => "offline",
@@ -234,6 +237,33 @@ impl Controller {
         isr: &[BrokerId],
     ) -> Result<(), MetadataError> {
         self.write(|m| m.alter_isr(topic, partition, leader, leader_epoch, isr))
+    }
+
+    /// Runs the preferred-leader rebalance when `auto.leader.rebalance.enable` is on
+    /// and `leader.imbalance.check.interval.seconds` has passed since the last check.
+    /// Called by every node's replica manager; only the active controller acts.
+    pub fn maybe_rebalance(&self, node: BrokerId, now_ms: i64) -> Vec<LeaderChange> {
+        let cfg = &self.base_config;
+        if cfg.get("auto.leader.rebalance.enable") != "true"
+            || self.read(|m| m.quorum.controller) != Some(node)
+        {
+            return Vec::new();
+        }
+        let interval = cfg.int("leader.imbalance.check.interval.seconds") * 1000;
+        let last = self.last_rebalance_ms.load(Ordering::Relaxed);
+        if last == i64::MIN {
+            // The first check comes one interval after the controller starts.
+            self.last_rebalance_ms.store(now_ms, Ordering::Relaxed);
+            return Vec::new();
+        }
+        if now_ms - last < interval {
+            return Vec::new();
+        }
+        self.last_rebalance_ms.store(now_ms, Ordering::Relaxed);
+        let pct = cfg.int("leader.imbalance.per.broker.percentage") as f64;
+        let changes = self.write(|m| m.rebalance_preferred(pct));
+        self.count(&changes);
+        changes
     }
 
     pub fn has_controller(&self) -> bool {

@@ -37,6 +37,7 @@ pub async fn run(
     let mut seen = None;
     loop {
         let version = *changes.borrow_and_update();
+        controller.maybe_rebalance(broker.node_id(), broker.clock.now_ms());
         reconcile(&broker, &controller);
         if seen != Some(version) {
             seen = Some(version);

@@ -120,6 +120,8 @@ pub struct LeaderChange {
     pub partition: i32,
     pub election: Election,
     pub leader_epoch: i32,
+    /// A preferred-leader rebalance, not a lost leader.
+    pub preferred: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +233,57 @@ impl ClusterMetadata {
                     partition: i as i32,
                     election: result,
                     leader_epoch: p.leader_epoch,
+                    preferred: false,
+                });
+            }
+        }
+        if !changes.is_empty() {
+            self.version += 1;
+        }
+        changes
+    }
+
+    /// The preferred-leader rebalance (`auto.leader.rebalance.enable`): for every node
+    /// whose share of preferred partitions it does not lead exceeds `threshold_pct`
+    /// (`leader.imbalance.per.broker.percentage`), leadership of those partitions goes
+    /// back to it where it is alive and in the ISR.
+    pub fn rebalance_preferred(&mut self, threshold_pct: f64) -> Vec<LeaderChange> {
+        if !self.quorum.has_controller() {
+            return Vec::new();
+        }
+        let nodes = &self.nodes;
+        let alive = |b: BrokerId| nodes.get(&b).is_some_and(|n| n.alive);
+        let imbalanced: Vec<BrokerId> = nodes
+            .keys()
+            .copied()
+            .filter(|&b| {
+                let parts = self
+                    .topics
+                    .values()
+                    .flat_map(|t| &t.partitions)
+                    .map(|p| (p.replicas.as_slice(), p.leader));
+                election::imbalance_percent(b, parts) > threshold_pct
+            })
+            .collect();
+        let mut changes = Vec::new();
+        for topic in self.topics.values_mut() {
+            for (i, p) in topic.partitions.iter_mut().enumerate() {
+                let Some(b) = election::preferred_leader(&p.replicas, &p.isr, p.leader, alive)
+                else {
+                    continue;
+                };
+                if !imbalanced.contains(&b) {
+                    continue;
+                }
+                p.leader = Some(b);
+                p.leader_epoch += 1;
+                p.partition_epoch += 1;
+                changes.push(LeaderChange {
+                    topic: topic.name.clone(),
+                    partition: i as i32,
+                    election: Election::Clean(b),
+                    leader_epoch: p.leader_epoch,
+                    preferred: true,
                 });
             }
         }
@@ -590,6 +643,25 @@ mod tests {
         // A majority returns: the election happens then.
         let c = m.set_node(3, None, true, &never);
         assert_eq!(c[0].election, Election::Clean(2));
+    }
+
+    #[test]
+    fn leadership_returns_to_the_preferred_replica_once_it_is_in_sync() {
+        let mut m = cluster(3);
+        create(&mut m, "t", 3, 3);
+        m.set_node(1, None, false, &never);
+        m.set_node(1, None, true, &never);
+        assert_eq!(m.partition("t", 0).map(|p| p.leader), Some(Some(2)));
+        // Node 1 is not in the ISR yet: nothing moves.
+        m.alter_isr("t", 0, 2, 1, &[2, 3]).expect("shrink");
+        assert!(m.rebalance_preferred(10.0).is_empty());
+        m.alter_isr("t", 0, 2, 1, &[1, 2, 3]).expect("expand");
+        let c = m.rebalance_preferred(10.0);
+        assert_eq!(c.len(), 1);
+        assert!(c[0].preferred);
+        let p = m.partition("t", 0).expect("p");
+        assert_eq!((p.leader, p.leader_epoch), (Some(1), 2));
+        assert!(m.rebalance_preferred(10.0).is_empty(), "balanced now");
     }
 
     #[test]

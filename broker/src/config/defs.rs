@@ -228,6 +228,24 @@ pub const BROKER: &[Def] = &[
         "Allow an out-of-sync replica to become leader.",
     ),
     d(
+        "auto.leader.rebalance.enable",
+        Kind::Bool,
+        "true",
+        "Move leadership back to each partition's preferred (first) replica when it is in sync.",
+    ),
+    d(
+        "leader.imbalance.check.interval.seconds",
+        Kind::Long { min: 1 },
+        "300",
+        "How often the controller checks for leadership imbalance.",
+    ),
+    d(
+        "leader.imbalance.per.broker.percentage",
+        Kind::Int { min: 0, max: 100 },
+        "10",
+        "Share of a broker's preferred partitions it may not lead before a rebalance.",
+    ),
+    d(
         "replica.lag.time.max.ms",
         Kind::Long { min: 1 },
         "30000",

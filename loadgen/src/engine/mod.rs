@@ -559,7 +559,10 @@ async fn apply_event(
             }
         }
         other if opts.progress => {
-            println!("           ({} is not available in this version; ignored)", other.as_str());
+            println!(
+                "           ({} is not available in this version; ignored)",
+                other.as_str()
+            );
         }
         _ => {}
     }
