@@ -3,6 +3,7 @@
 //! what it did, and tells every node that the metadata changed (a `watch` channel
 //! standing in for the replicated KRaft metadata log the nodes would read).
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, TopicMeta};
 use crate::config::{BrokerConfig, TopicConfig};
+use crate::group::offsets::Committed;
 use crate::metrics::help;
 use crate::replication::election::Election;
 use crate::replication::quorum::majority;
@@ -59,6 +61,9 @@ impl ControllerMetrics {
     }
 }
 
+/// One group's committed offsets by (topic, partition).
+pub type GroupOffsets = BTreeMap<(String, i32), Committed>;
+
 pub struct Controller {
     meta: RwLock<ClusterMetadata>,
     changed: watch::Sender<u64>,
@@ -69,6 +74,10 @@ pub struct Controller {
     pub cluster_id: String,
     next_producer_id: AtomicI64,
     last_rebalance_ms: AtomicI64,
+    /// Committed offsets of every group, shared by the nodes. Stands in for the
+    /// replicated `__consumer_offsets` topic: a group keeps its positions when its
+    /// coordinator node changes (each node still keeps its own durable copy).
+    offsets: parking_lot::Mutex<HashMap<String, GroupOffsets>>,
 }
 
 impl Controller {
@@ -91,6 +100,7 @@ impl Controller {
             cluster_id,
             next_producer_id: AtomicI64::new(0),
             last_rebalance_ms: AtomicI64::new(i64::MIN),
+            offsets: parking_lot::Mutex::default(),
         }))
     }
 
@@ -293,6 +303,37 @@ impl Controller {
         })
     }
 
+    /// Records a group's commits (see the `offsets` field).
+    pub fn commit_offsets(&self, group: &str, entries: &[(String, i32, Committed)]) {
+        let mut all = self.offsets.lock();
+        let g = all.entry(group.to_string()).or_default();
+        for (t, p, c) in entries {
+            g.insert((t.clone(), *p), c.clone());
+        }
+    }
+
+    /// A group's committed offsets.
+    pub fn committed_offsets(&self, group: &str) -> GroupOffsets {
+        self.offsets.lock().get(group).cloned().unwrap_or_default()
+    }
+
+    /// Drops a group's offsets: the listed partitions, or all of them.
+    pub fn delete_offsets(&self, group: &str, partitions: Option<&[(String, i32)]>) {
+        let mut all = self.offsets.lock();
+        match partitions {
+            None => {
+                all.remove(group);
+            }
+            Some(list) => {
+                if let Some(g) = all.get_mut(group) {
+                    for tp in list {
+                        g.remove(tp);
+                    }
+                }
+            }
+        }
+    }
+
     /// The address of a live node.
     pub fn address(&self, id: BrokerId) -> Option<(String, u16)> {
         self.read(|m| {
@@ -301,5 +342,51 @@ impl Controller {
                 .filter(|n| n.alive)
                 .map(|n| (n.host.clone(), n.port))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(offset: i64) -> Committed {
+        Committed {
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+            commit_ms: 0,
+        }
+    }
+
+    #[test]
+    fn committed_offsets_are_shared_and_deleted_per_partition_or_group() {
+        let cfg = BrokerConfig::from_pairs(&[]).expect("config");
+        let c = Controller::new(&[1, 2, 3], cfg, "test".into()).expect("controller");
+        c.commit_offsets(
+            "g",
+            &[("t".into(), 0, committed(5)), ("t".into(), 1, committed(7))],
+        );
+        c.commit_offsets("g", &[("t".into(), 0, committed(9))]);
+        let all = c.committed_offsets("g");
+        assert_eq!(all.get(&("t".into(), 0)).map(|c| c.offset), Some(9));
+        c.delete_offsets("g", Some(&[("t".into(), 0)]));
+        assert_eq!(c.committed_offsets("g").len(), 1);
+        c.delete_offsets("g", None);
+        assert!(c.committed_offsets("g").is_empty());
+    }
+
+    #[test]
+    fn a_group_keeps_its_coordinator_while_it_lives() {
+        let cfg = BrokerConfig::from_pairs(&[]).expect("config");
+        let c = Controller::new(&[1, 2, 3], cfg, "test".into()).expect("controller");
+        for id in 1..=3 {
+            c.node_up(id, "127.0.0.1".into(), 9000 + id as u16);
+        }
+        let (first, _, _) = c.coordinator_for("billing").expect("coordinator");
+        assert_eq!(c.coordinator_for("billing").map(|x| x.0), Some(first));
+        c.node_down(first);
+        let (next, _, _) = c.coordinator_for("billing").expect("another");
+        assert_ne!(next, first);
+        assert!(c.metrics.active_controller.get() > 0);
     }
 }
