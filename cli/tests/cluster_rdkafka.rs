@@ -564,3 +564,45 @@ fn min_insync_3_with_a_node_down_refuses_acks_all() {
     assert_eq!(c.live_brokers.get(), 2);
     assert_eq!(c.quorum_majority_up.get(), 1);
 }
+
+#[test]
+fn without_a_controller_majority_elections_wait_until_it_returns() {
+    let mut lab = Lab::start(&[]);
+    lab.create_topic("quorum", 3, 3, &[]);
+    let metrics = lab.cluster().controller.metrics.clone();
+    assert_eq!(metrics.quorum_majority_up.get(), 1);
+    // Node 3 first: node 1 (the active controller) keeps a majority with node 2.
+    lab.crash(3);
+    assert_eq!(metrics.active_controller.get(), 1);
+    // Now node 2 as well: one voter of three left, no controller.
+    lab.crash(2);
+    assert_eq!(metrics.active_controller.get(), -1);
+    assert_eq!(metrics.quorum_majority_up.get(), 0);
+    // Partition 2 (led by node 3) moved to node 1 while there was a majority;
+    // partition 1 was led by node 2: no election happened, so it has no live leader.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", lab.bootstrap())
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some("quorum"), Timeout::After(OP_TIMEOUT))
+        .expect("metadata");
+    assert_eq!(md.brokers().len(), 1);
+    let leaders: Vec<i32> = md.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.leader())
+        .collect();
+    println!("no majority: controller -1, leaders {leaders:?}");
+    assert_eq!(leaders, vec![1, -1, 1]);
+    // Node 2 returns: a majority again, a controller, and the elections it missed.
+    lab.restart(2);
+    assert_eq!(metrics.quorum_majority_up.get(), 1);
+    assert!(metrics.active_controller.get() > 0);
+    let leaders: Vec<Option<i32>> = (0..3).map(|p| lab.leader("quorum", p)).collect();
+    println!("majority back: leaders {leaders:?}");
+    assert!(
+        leaders.iter().all(|l| matches!(l, Some(1) | Some(2))),
+        "{leaders:?}"
+    );
+}
