@@ -55,6 +55,10 @@ pub struct Broker {
     advertised: RwLock<(String, u16)>,
     /// The cluster this node belongs to; `None` for a single-node broker.
     cluster: Option<Arc<Controller>>,
+    /// A stop-the-world pause (fault injection): nothing is served while true.
+    paused: watch::Sender<bool>,
+    /// Crashed or shut down: this instance serves nothing any more.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Broker {
@@ -144,7 +148,34 @@ impl Broker {
             appended: watch::channel(0).0,
             advertised: RwLock::new(advertised),
             cluster,
+            paused: watch::channel(false).0,
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// Freezes (`true`) or thaws the node: requests, replica fetches and background
+    /// replication work wait while frozen, like a process stopped by a long GC pause.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+
+    pub fn mark_stopped(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Returns once the node is not paused.
+    pub async fn wait_unpaused(&self) {
+        let mut rx = self.paused.subscribe();
+        let _ = rx.wait_for(|p| !*p).await;
     }
 
     /// The controller of the cluster this node is part of (`None`: single node).

@@ -129,6 +129,7 @@ impl RunningBroker {
     /// connection (requests in flight get no answer) and every background task are
     /// dropped, nothing is flushed. What the log files hold survives.
     pub async fn crash(self) {
+        self.broker.mark_stopped();
         for t in &self.tasks {
             t.abort();
         }
@@ -139,6 +140,7 @@ impl RunningBroker {
 
     /// Stops accepting, stops the background tasks and flushes every log.
     pub async fn shutdown(self) {
+        self.broker.mark_stopped();
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;

@@ -300,7 +300,7 @@ impl ClusterFaults {
                 let result = match fault {
                     engine::BrokerFault::Kill { node } => cluster.crash(node).await,
                     engine::BrokerFault::Restart { node } => cluster.restart(node).await,
-                    engine::BrokerFault::Pause { .. } => Ok(()),
+                    engine::BrokerFault::Pause { node, duration } => cluster.pause(node, duration),
                 };
                 if let Err(e) = result {
                     tracing::warn!("{fault:?}: {e}");
@@ -342,9 +342,6 @@ impl engine::BrokerFaults for ClusterFaults {
                 "no broker {node} in the embedded cluster (nodes {:?})",
                 self.nodes
             ));
-        }
-        if let engine::BrokerFault::Pause { .. } = fault {
-            return Err("pause-broker is not available yet".into());
         }
         let sent = self
             .tx

@@ -606,3 +606,53 @@ fn without_a_controller_majority_elections_wait_until_it_returns() {
         "{leaders:?}"
     );
 }
+
+#[test]
+fn a_paused_leader_is_fenced_after_the_session_timeout_and_rejoins_when_it_thaws() {
+    let lab = Lab::start(&[
+        ("broker.session.timeout.ms", "1000"),
+        ("replica.lag.time.max.ms", "2000"),
+        ("auto.leader.rebalance.enable", "false"),
+    ]);
+    lab.create_topic("gc", 1, 3, &[("min.insync.replicas", "2")]);
+    let old = lab.leader("gc", 0).expect("leader");
+    {
+        let _rt = lab.rt.enter();
+        lab.cluster()
+            .pause(old, Duration::from_secs(3))
+            .expect("pause");
+    }
+    // Frozen but not yet fenced: still the leader on record.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.leader("gc", 0), Some(old));
+    let took = wait_until("fenced: a new leader", Duration::from_secs(5), || {
+        lab.leader("gc", 0).is_some_and(|l| l != old)
+    });
+    let new = lab.leader("gc", 0).expect("new leader");
+    println!("paused leader {old} fenced after {took:?}; new leader {new}");
+    // acks=all keeps working on the new leader.
+    let prod = producer(&lab.bootstrap(), &[("acks", "all")]);
+    for i in 0..10 {
+        let v = format!("g{i}");
+        let f = prod
+            .send_result(FutureRecord::<(), _>::to("gc").payload(&v))
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        lab.rt
+            .block_on(f)
+            .expect("future")
+            .map_err(|(e, _)| e)
+            .expect("delivered while the old leader is frozen");
+    }
+    // It thaws, registers again, follows and rejoins the ISR.
+    let took = wait_until(
+        "thawed node back in the ISR",
+        Duration::from_secs(15),
+        || lab.isr("gc", 0).contains(&old) && lab.log_ends("gc", 0).iter().all(|&(_, e)| e == 10),
+    );
+    println!(
+        "node {old} back in the ISR {took:?} later; logs {:?}",
+        lab.log_ends("gc", 0)
+    );
+    assert_eq!(lab.leader("gc", 0), Some(new));
+}

@@ -47,6 +47,9 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
     let mut conn: Option<TcpStream> = None;
     let mut correlation = 0i32;
     loop {
+        if broker.is_paused() {
+            broker.wait_unpaused().await;
+        }
         let parts = following(&broker, leader);
         if parts.is_empty() {
             tokio::time::sleep(IDLE).await;

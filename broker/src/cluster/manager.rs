@@ -36,6 +36,12 @@ pub async fn run(
     let mut ticks = 0u32;
     let mut seen = None;
     loop {
+        if broker.is_paused() {
+            tokio::select! {
+                _ = broker.wait_unpaused() => {}
+                _ = shutdown.changed() => break,
+            }
+        }
         let version = *changes.borrow_and_update();
         controller.maybe_rebalance(broker.node_id(), broker.clock.now_ms());
         reconcile(&broker, &controller);

@@ -222,6 +222,38 @@ impl Cluster {
         Ok(())
     }
 
+    /// Freezes node `id` for `duration` (a stop-the-world pause): it serves nothing,
+    /// fetches nothing, and keeps its connections. Past `broker.session.timeout.ms`
+    /// the controller fences it, as KRaft does with a broker that stopped heartbeating
+    /// (its partitions get new leaders); when it thaws it registers again and catches
+    /// up as a follower.
+    pub fn pause(&self, id: BrokerId, duration: std::time::Duration) -> Result<(), ClusterError> {
+        let broker = self.broker(id).ok_or(ClusterError::NotRunning(id))?.clone();
+        let controller = self.controller.clone();
+        let session = std::time::Duration::from_millis(
+            broker.config.int("broker.session.timeout.ms").max(1) as u64,
+        );
+        broker.set_paused(true);
+        tracing::info!(node = id, ?duration, "node paused");
+        tokio::spawn(async move {
+            let fenced = duration > session;
+            tokio::time::sleep(duration.min(session)).await;
+            if fenced && broker.is_paused() {
+                tracing::info!(node = id, "paused node fenced (broker.session.timeout.ms)");
+                controller.node_down(id);
+                tokio::time::sleep(duration - session).await;
+            }
+            broker.set_paused(false);
+            // Crashed meanwhile: a restart registers the node itself.
+            if fenced && !broker.is_stopped() {
+                let (host, port) = broker.advertised();
+                controller.node_up(id, host, port);
+            }
+            tracing::info!(node = id, "node resumed");
+        });
+        Ok(())
+    }
+
     /// Restarts a crashed node: it recovers its logs, registers again and catches up.
     pub async fn restart(&mut self, id: BrokerId) -> Result<(), ClusterError> {
         self.start_one(id).await?;

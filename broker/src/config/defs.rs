@@ -246,6 +246,12 @@ pub const BROKER: &[Def] = &[
         "Share of a broker's preferred partitions it may not lead before a rebalance.",
     ),
     d(
+        "broker.session.timeout.ms",
+        Kind::Int { min: 1, max: I32 },
+        "9000",
+        "A broker that does not heartbeat the controller for this long is fenced (its partitions get new leaders).",
+    ),
+    d(
         "replica.lag.time.max.ms",
         Kind::Long { min: 1 },
         "30000",
