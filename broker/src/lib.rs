@@ -4,7 +4,8 @@
 //! connection over any `AsyncRead + AsyncWrite`; [`protocol::router`] decodes requests
 //! with the `kafka-protocol` crate and calls one [`handlers`] module per API; handlers
 //! work on the shared [`broker::Broker`] state: [`topics`], [`partition`]s and their
-//! [`storage`] logs.
+//! [`storage`] logs. A [`cluster`] runs several such brokers as replicating nodes
+//! around one shared controller.
 
 pub mod broker;
 pub mod clock;
