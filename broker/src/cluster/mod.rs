@@ -91,7 +91,7 @@ impl ClusterMetrics {
 }
 
 impl Cluster {
-    /// Starts `n` nodes (ids 1..=n, all controller voters) from `base`: each listens on
+    /// Starts `n` nodes (ids 0..n, as scenario targets number them; all controller voters) from `base`: each listens on
     /// 127.0.0.1 at a free port and keeps its logs in `<log_root>/node-<id>`. The
     /// per-node metrics listener is off (serve the nodes' registries together).
     pub async fn start(
@@ -100,7 +100,7 @@ impl Cluster {
         log_root: &Path,
         clock: Arc<dyn Clock>,
     ) -> Result<Cluster, ClusterError> {
-        let ids: Vec<BrokerId> = (1..=n as BrokerId).collect();
+        let ids: Vec<BrokerId> = (0..n as BrokerId).collect();
         let cluster_id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
         let controller = Controller::new(&ids, base.clone(), cluster_id)?;
         let mut nodes = Vec::with_capacity(n);
