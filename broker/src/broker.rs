@@ -8,6 +8,7 @@ use prometheus::Registry;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
+use crate::cluster::controller::Controller;
 use crate::config::BrokerConfig;
 use crate::group::consumer_group::ConsumerGroupConfig;
 use crate::group::state::GroupConfig;
@@ -52,6 +53,12 @@ pub struct Broker {
     producer_ids: Mutex<ProducerIds>,
     appended: watch::Sender<u64>,
     advertised: RwLock<(String, u16)>,
+    /// The cluster this node belongs to; `None` for a single-node broker.
+    cluster: Option<Arc<Controller>>,
+    /// A stop-the-world pause (fault injection): nothing is served while true.
+    paused: watch::Sender<bool>,
+    /// Crashed or shut down: this instance serves nothing any more.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Broker {
@@ -61,7 +68,23 @@ impl Broker {
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Broker>, BrokerError> {
-        let topics = TopicRegistry::open(storage.clone(), &config)?;
+        Self::open_node(config, storage, clock, None)
+    }
+
+    /// Opens a node of `cluster` (or a single-node broker when `None`). A cluster
+    /// node's partitions start without a role (no produce or fetch served) until the
+    /// controller's metadata gives them one, with the high watermarks checkpointed on
+    /// this node before it stopped.
+    pub fn open_node(
+        config: BrokerConfig,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        cluster: Option<Arc<Controller>>,
+    ) -> Result<Arc<Broker>, BrokerError> {
+        let topics = TopicRegistry::open(storage.clone(), &config, cluster.is_some())?;
+        if cluster.is_some() {
+            crate::cluster::checkpoint::restore(storage.as_ref(), &topics)?;
+        }
         let groups = GroupCoordinator::open(
             storage.as_ref(),
             GroupConfig {
@@ -79,12 +102,23 @@ impl Broker {
             clock.clone(),
         )?;
         let metrics = BrokerMetrics::new();
-        let registry = Registry::new();
+        // A cluster's nodes are scraped together: each labels its series with its id.
+        let registry = match cluster {
+            Some(_) => Registry::new_custom(
+                None,
+                Some(std::collections::HashMap::from([(
+                    "node".to_string(),
+                    config.node_id.to_string(),
+                )])),
+            )?,
+            None => Registry::new(),
+        };
         metrics.register(&registry)?;
         groups.metrics.register(&registry)?;
-        let cluster_id = match storage.read_meta(CLUSTER_ID_FILE)? {
-            Some(b) => String::from_utf8_lossy(&b).trim().to_string(),
-            None => {
+        let cluster_id = match (&cluster, storage.read_meta(CLUSTER_ID_FILE)?) {
+            (Some(c), _) => c.cluster_id.clone(),
+            (None, Some(b)) => String::from_utf8_lossy(&b).trim().to_string(),
+            (None, None) => {
                 let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
                 storage.write_meta(CLUSTER_ID_FILE, id.as_bytes())?;
                 id
@@ -113,7 +147,44 @@ impl Broker {
             }),
             appended: watch::channel(0).0,
             advertised: RwLock::new(advertised),
+            cluster,
+            paused: watch::channel(false).0,
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// Freezes (`true`) or thaws the node: requests, replica fetches and background
+    /// replication work wait while frozen, like a process stopped by a long GC pause.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+
+    pub fn mark_stopped(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Returns once the node is not paused.
+    pub async fn wait_unpaused(&self) {
+        let mut rx = self.paused.subscribe();
+        let _ = rx.wait_for(|p| !*p).await;
+    }
+
+    /// The controller of the cluster this node is part of (`None`: single node).
+    pub fn cluster(&self) -> Option<&Arc<Controller>> {
+        self.cluster.as_ref()
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 
     pub fn node_id(&self) -> i32 {
@@ -134,6 +205,9 @@ impl Broker {
 
     /// A new producer id, unique across restarts (reserved in persisted blocks).
     pub fn allocate_producer_id(&self) -> Result<i64, StorageError> {
+        if let Some(c) = &self.cluster {
+            return Ok(c.allocate_producer_id());
+        }
         let mut ids = self.producer_ids.lock();
         if ids.next >= ids.reserved_until {
             let until = ids.next + PRODUCER_ID_BLOCK;
@@ -195,9 +269,28 @@ impl Broker {
         m.log_segments.reset();
         let topics = self.topics.all();
         let mut partitions = 0;
+        let (mut leading, mut under_replicated, mut under_min_isr, mut max_lag) = (0, 0, 0, 0);
+        let mut max_lag_ms = 0;
+        let now = self.clock.now_ms();
         for topic in &topics {
+            let min_isr = topic.effective().min_insync_replicas.max(1) as usize;
             for p in topic.partitions() {
                 partitions += 1;
+                {
+                    let r = p.replica.lock();
+                    leading += i64::from(r.is_leader());
+                    if let Some(isr) = r.isr() {
+                        let behind = isr.out_of_sync();
+                        under_replicated += i64::from(!behind.is_empty());
+                        under_min_isr += i64::from(isr.isr().len() < min_isr);
+                        for f in behind.iter().chain(isr.isr()) {
+                            if let Some((records, ms)) = isr.lag(*f, now) {
+                                max_lag = max_lag.max(records);
+                                max_lag_ms = max_lag_ms.max(ms);
+                            }
+                        }
+                    }
+                }
                 let idx = p.index.to_string();
                 let labels = [&*topic.name, idx.as_str()];
                 p.inspect(|log| {
@@ -218,6 +311,11 @@ impl Broker {
         }
         m.topics.set(topics.len() as i64);
         m.partitions.set(partitions);
+        m.leader_partitions.set(leading);
+        m.under_replicated.set(under_replicated);
+        m.under_min_isr.set(under_min_isr);
+        m.replica_max_lag.set(max_lag);
+        m.replica_max_lag_seconds.set(max_lag_ms as f64 / 1000.0);
         self.groups.refresh_gauges(|topic, partition| {
             self.topics
                 .get(topic)

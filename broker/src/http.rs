@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -11,12 +12,27 @@ use tokio::sync::watch;
 /// Called before each scrape to fill gauges from live state.
 pub type Refresh = Arc<dyn Fn() + Send + Sync>;
 
+/// More metric families gathered at scrape time (e.g. the nodes of a cluster, whose
+/// registries change when a node restarts).
+pub type Gather = Arc<dyn Fn() -> Vec<MetricFamily> + Send + Sync>;
+
 const MAX_REQUEST: usize = 16 * 1024;
 
 pub async fn serve(
     listener: TcpListener,
     registries: Vec<Registry>,
     refresh: Refresh,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with(listener, registries, refresh, None, shutdown).await
+}
+
+/// [`serve`] plus the families `extra` gathers at each scrape.
+pub async fn serve_with(
+    listener: TcpListener,
+    registries: Vec<Registry>,
+    refresh: Refresh,
+    extra: Option<Gather>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let registries = Arc::new(registries);
@@ -26,8 +42,9 @@ pub async fn serve(
                 let Ok((stream, _)) = accepted else { continue };
                 let registries = registries.clone();
                 let refresh = refresh.clone();
+                let extra = extra.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = respond(stream, &registries, &refresh).await {
+                    if let Err(e) = respond(stream, &registries, &refresh, extra.as_ref()).await {
                         tracing::debug!("metrics request failed: {e}");
                     }
                 });
@@ -41,6 +58,7 @@ async fn respond(
     mut stream: TcpStream,
     registries: &[Registry],
     refresh: &Refresh,
+    extra: Option<&Gather>,
 ) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -55,10 +73,11 @@ async fn respond(
     let path = line.split_whitespace().nth(1).unwrap_or("");
     let (status, content_type, body) = if path == "/metrics" || path.starts_with("/metrics?") {
         refresh();
-        let mut families = Vec::new();
-        for r in registries {
-            families.extend(r.gather());
-        }
+        let gathered = registries
+            .iter()
+            .flat_map(|r| r.gather())
+            .chain(extra.map(|g| g()).unwrap_or_default());
+        let families = merge(gathered);
         let mut out = Vec::new();
         let encoder = TextEncoder::new();
         match encoder.encode(&families, &mut out) {
@@ -83,4 +102,17 @@ async fn respond(
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(&body).await?;
     stream.shutdown().await
+}
+
+/// One family per metric name, as the text format requires: the nodes of a cluster
+/// register the same metrics, told apart by their `node` label.
+pub fn merge(families: impl IntoIterator<Item = MetricFamily>) -> Vec<MetricFamily> {
+    let mut out: Vec<MetricFamily> = Vec::new();
+    for mut f in families {
+        match out.iter_mut().find(|g| g.name() == f.name()) {
+            Some(g) => g.mut_metric().append(f.mut_metric()),
+            None => out.push(f),
+        }
+    }
+    out
 }

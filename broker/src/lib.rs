@@ -4,10 +4,12 @@
 //! connection over any `AsyncRead + AsyncWrite`; [`protocol::router`] decodes requests
 //! with the `kafka-protocol` crate and calls one [`handlers`] module per API; handlers
 //! work on the shared [`broker::Broker`] state: [`topics`], [`partition`]s and their
-//! [`storage`] logs.
+//! [`storage`] logs. A [`cluster`] runs several such brokers as replicating nodes
+//! around one shared controller.
 
 pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod handlers;
@@ -24,5 +26,6 @@ pub mod storage;
 pub mod topics;
 
 pub use broker::{Broker, BrokerError};
+pub use cluster::Cluster;
 pub use config::BrokerConfig;
 pub use server::{start, RunningBroker};

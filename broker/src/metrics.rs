@@ -169,6 +169,96 @@ pub const DOCS: &[MetricDoc] = &[
         "",
         "Partitions.",
         "kafka.server:type=ReplicaManager,name=PartitionCount"
+    ),    doc!(
+        "kafkalab_broker_leader_partitions",
+        "gauge",
+        "",
+        "Partitions this node leads (all of them on a single-node broker).",
+        "kafka.server:type=ReplicaManager,name=LeaderCount"
+    ),
+    doc!(
+        "kafkalab_broker_under_replicated_partitions",
+        "gauge",
+        "",
+        "Partitions this node leads whose ISR is smaller than their replica set.",
+        "kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions"
+    ),
+    doc!(
+        "kafkalab_broker_under_min_isr_partitions",
+        "gauge",
+        "",
+        "Partitions this node leads whose ISR is smaller than min.insync.replicas (acks=all produce fails).",
+        "kafka.server:type=ReplicaManager,name=UnderMinIsrPartitionCount"
+    ),
+    doc!(
+        "kafkalab_broker_isr_shrinks_total",
+        "counter",
+        "",
+        "Followers removed from an ISR by this node as leader (lagging longer than replica.lag.time.max.ms).",
+        "kafka.server:type=ReplicaManager,name=IsrShrinksPerSec"
+    ),
+    doc!(
+        "kafkalab_broker_isr_expands_total",
+        "counter",
+        "",
+        "Followers added back to an ISR by this node as leader (caught up to the high watermark).",
+        "kafka.server:type=ReplicaManager,name=IsrExpandsPerSec"
+    ),
+    doc!(
+        "kafkalab_broker_replica_max_lag_records",
+        "gauge",
+        "",
+        "Largest follower lag in records over the partitions this node leads.",
+        "kafka.server:type=ReplicaFetcherManager,name=MaxLag,clientId=Replica"
+    ),
+    doc!(
+        "kafkalab_broker_replica_max_lag_seconds",
+        "gauge",
+        "",
+        "Longest time a follower of a partition this node leads has not been caught up (it leaves the ISR past replica.lag.time.max.ms).",
+        "(none; Kafka tracks it per replica as lastCaughtUpTimeMs)"
+    ),
+    doc!(
+        "kafkalab_controller_leader_elections_total",
+        "counter",
+        "election",
+        "Partition leader elections: clean (a lost leader replaced from the ISR), unclean (from outside it; records may be lost), offline (no leader left), preferred (auto.leader.rebalance moved leadership back).",
+        "kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs / UncleanLeaderElectionsPerSec / PreferredReplicaImbalanceCount"
+    ),
+    doc!(
+        "kafkalab_controller_offline_partitions",
+        "gauge",
+        "",
+        "Partitions without a leader.",
+        "kafka.controller:type=KafkaController,name=OfflinePartitionsCount"
+    ),
+    doc!(
+        "kafkalab_controller_active_controller_id",
+        "gauge",
+        "",
+        "Node id of the active controller; -1 while no majority of the voters is up.",
+        "kafka.controller:type=KafkaController,name=ActiveControllerCount"
+    ),
+    doc!(
+        "kafkalab_controller_quorum_voters",
+        "gauge",
+        "",
+        "Voters in the controller quorum.",
+        "kafka.server:type=raft-metrics,name=number-of-voters"
+    ),
+    doc!(
+        "kafkalab_controller_quorum_majority_up",
+        "gauge",
+        "",
+        "1 while a majority of the voters is up (metadata changes and elections possible), else 0.",
+        "(none; derived from raft-metrics current-state)"
+    ),
+    doc!(
+        "kafkalab_controller_live_brokers",
+        "gauge",
+        "",
+        "Registered brokers that are up.",
+        "kafka.controller:type=KafkaController,name=ActiveBrokerCount"
     ),
 ];
 
@@ -202,9 +292,16 @@ pub struct BrokerMetrics {
     pub cleanup_bytes: IntCounter,
     pub topics: IntGauge,
     pub partitions: IntGauge,
+    pub leader_partitions: IntGauge,
+    pub under_replicated: IntGauge,
+    pub under_min_isr: IntGauge,
+    pub isr_shrinks: IntCounter,
+    pub isr_expands: IntCounter,
+    pub replica_max_lag: IntGauge,
+    pub replica_max_lag_seconds: prometheus::Gauge,
 }
 
-fn help(name: &str) -> &'static str {
+pub(crate) fn help(name: &str) -> &'static str {
     DOCS.iter().find(|d| d.name == name).map_or("", |d| d.help)
 }
 
@@ -271,6 +368,16 @@ impl BrokerMetrics {
             cleanup_bytes: counter("kafkalab_broker_log_cleanup_bytes_total"),
             topics: gauge("kafkalab_broker_topics"),
             partitions: gauge("kafkalab_broker_partitions"),
+            leader_partitions: gauge("kafkalab_broker_leader_partitions"),
+            under_replicated: gauge("kafkalab_broker_under_replicated_partitions"),
+            under_min_isr: gauge("kafkalab_broker_under_min_isr_partitions"),
+            isr_shrinks: counter("kafkalab_broker_isr_shrinks_total"),
+            isr_expands: counter("kafkalab_broker_isr_expands_total"),
+            replica_max_lag: gauge("kafkalab_broker_replica_max_lag_records"),
+            replica_max_lag_seconds: prometheus::Gauge::with_opts(opts(
+                "kafkalab_broker_replica_max_lag_seconds",
+            ))
+            .expect("valid metric"),
         }
     }
 
@@ -294,6 +401,13 @@ impl BrokerMetrics {
         registry.register(Box::new(self.cleanup_bytes.clone()))?;
         registry.register(Box::new(self.topics.clone()))?;
         registry.register(Box::new(self.partitions.clone()))?;
+        registry.register(Box::new(self.leader_partitions.clone()))?;
+        registry.register(Box::new(self.under_replicated.clone()))?;
+        registry.register(Box::new(self.under_min_isr.clone()))?;
+        registry.register(Box::new(self.isr_shrinks.clone()))?;
+        registry.register(Box::new(self.isr_expands.clone()))?;
+        registry.register(Box::new(self.replica_max_lag.clone()))?;
+        registry.register(Box::new(self.replica_max_lag_seconds.clone()))?;
         Ok(())
     }
 
@@ -345,6 +459,9 @@ mod tests {
         ] {
             g.with_label_values(&["t", "0"]).set(1);
         }
+        let c = crate::cluster::controller::ControllerMetrics::new().expect("metrics");
+        c.register(&registry).expect("register controller metrics");
+        c.leader_elections.with_label_values(&["clean"]).inc();
         let names: Vec<String> = registry
             .gather()
             .iter()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
+use crate::cluster::replica::ReplicaState;
 use crate::producer_state::{ProducerStates, SeqCheck};
 use crate::protocol::errors;
 use crate::record_batch::BatchHeader;
@@ -16,6 +17,9 @@ pub struct Partition {
     pub topic: Arc<str>,
     pub index: i32,
     inner: Mutex<Inner>,
+    /// Its role in a cluster (leader with ISR, follower, ...); `Single` outside one.
+    /// Never locked while `inner` is held by the same caller, nor the other way round.
+    pub replica: Mutex<ReplicaState>,
 }
 
 struct Inner {
@@ -93,6 +97,10 @@ pub enum Appended {
 pub enum AppendError {
     #[error("sequence check failed with Kafka error {0}")]
     Sequence(i16),
+    #[error(
+        "replicated batch at offset {base}..{next} does not continue the log end offset {end}"
+    )]
+    NotContiguous { base: i64, next: i64, end: i64 },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -101,6 +109,7 @@ impl AppendError {
     pub fn code(&self) -> i16 {
         match self {
             AppendError::Sequence(code) => *code,
+            AppendError::NotContiguous { .. } => errors::UNKNOWN_SERVER_ERROR,
             AppendError::Storage(StorageError::Batch(_)) => errors::CORRUPT_MESSAGE,
             AppendError::Storage(_) => errors::UNKNOWN_SERVER_ERROR,
         }
@@ -126,7 +135,61 @@ impl Partition {
                 producers,
                 tail: Tail::default(),
             }),
+            replica: Mutex::new(ReplicaState::default()),
         })
+    }
+
+    /// A follower appends a batch fetched from its leader at the leader's offsets
+    /// (`header` parsed with its CRC verified). Batches it already holds are skipped
+    /// (`Ok(false)`); a gap or an overlap is an error.
+    pub fn append_replica(
+        &self,
+        batch: &[u8],
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<bool, AppendError> {
+        let mut inner = self.inner.lock();
+        let end = inner.log.log_end_offset();
+        if header.next_offset() <= end {
+            return Ok(false);
+        }
+        if header.base_offset != end {
+            return Err(AppendError::NotContiguous {
+                base: header.base_offset,
+                next: header.next_offset(),
+                end,
+            });
+        }
+        let mut buf = batch.to_vec();
+        // The log assigns the next offset, which is the leader's base offset.
+        let info = inner.log.append(&mut buf, now_ms)?;
+        debug_assert_eq!(info.base_offset, header.base_offset);
+        inner.producers.record(header);
+        inner
+            .tail
+            .push(info.base_offset, info.last_offset + 1, Bytes::from(buf));
+        Ok(true)
+    }
+
+    /// Drops every batch at or after `offset` and rebuilds the idempotent-producer
+    /// state from what is left.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut inner = self.inner.lock();
+        inner.tail.clear();
+        inner.log.truncate_to(offset)?;
+        let mut producers = ProducerStates::default();
+        let start = inner.log.log_start_offset();
+        inner
+            .log
+            .for_each_batch(start, &mut |h| producers.record(h))?;
+        inner.producers = producers;
+        Ok(())
+    }
+
+    /// Records below this offset are committed: all of them in single-node mode.
+    pub fn high_watermark(&self) -> i64 {
+        let (_, end) = self.offsets();
+        self.replica.lock().high_watermark(end)
     }
 
     /// Appends a verified batch unless it is an idempotent duplicate.

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, BrokerError};
 use crate::clock::Clock;
+use crate::cluster::controller::Controller;
 use crate::config::BrokerConfig;
 use crate::storage::Storage;
 use crate::{http, network};
@@ -37,6 +38,17 @@ pub async fn start(
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
 ) -> Result<RunningBroker, BrokerError> {
+    start_node(config, storage, clock, None).await
+}
+
+/// Starts a broker that is a node of `cluster` (its replica manager runs beside the
+/// listener), or a single-node broker when `cluster` is `None`.
+pub async fn start_node(
+    config: BrokerConfig,
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    cluster: Option<Arc<Controller>>,
+) -> Result<RunningBroker, BrokerError> {
     let listener = bind(config.listener).await?;
     let kafka_addr = listener.local_addr().map_err(|source| BrokerError::Bind {
         addr: config.listener.to_string(),
@@ -46,7 +58,7 @@ pub async fn start(
         Some(a) => Some(bind(a).await?),
         None => None,
     };
-    let broker = Broker::open(config, storage, clock)?;
+    let broker = Broker::open_node(config, storage, clock, cluster.clone())?;
     broker.set_bound_address(kafka_addr);
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(network::listener::accept_loop(
@@ -67,6 +79,13 @@ pub async fn start(
         )));
     }
     tasks.push(tokio::spawn(group_timer_loop(broker.clone(), rx.clone())));
+    if let Some(c) = cluster {
+        tasks.push(tokio::spawn(crate::cluster::manager::run(
+            broker.clone(),
+            c,
+            rx.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(cleanup_loop(broker.clone(), rx)));
     Ok(RunningBroker {
         broker,
@@ -106,8 +125,22 @@ async fn cleanup_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
 }
 
 impl RunningBroker {
+    /// Stops serving at once, as a crashed process would: the listener, every
+    /// connection (requests in flight get no answer) and every background task are
+    /// dropped, nothing is flushed. What the log files hold survives.
+    pub async fn crash(self) {
+        self.broker.mark_stopped();
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
     /// Stops accepting, stops the background tasks and flushes every log.
     pub async fn shutdown(self) {
+        self.broker.mark_stopped();
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;

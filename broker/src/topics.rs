@@ -110,14 +110,21 @@ struct PersistedTopic {
 pub struct TopicRegistry {
     storage: Arc<dyn Storage>,
     topics: RwLock<BTreeMap<Arc<str>, Arc<Topic>>>,
+    /// A cluster node: partitions start without a role (see `ReplicaState::clustered`).
+    clustered: bool,
 }
 
 impl TopicRegistry {
     /// Loads the persisted topics and opens (recovers) every partition log.
-    pub fn open(storage: Arc<dyn Storage>, broker: &BrokerConfig) -> Result<Self, StorageError> {
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        broker: &BrokerConfig,
+        clustered: bool,
+    ) -> Result<Self, StorageError> {
         let reg = TopicRegistry {
             storage,
             topics: RwLock::new(BTreeMap::new()),
+            clustered,
         };
         let persisted: Vec<PersistedTopic> = match reg.storage.read_meta(META_FILE)? {
             None => Vec::new(),
@@ -148,10 +155,7 @@ impl TopicRegistry {
     ) -> Result<Topic, StorageError> {
         let effective = Arc::new(config.effective(broker));
         let parts = (0..partitions)
-            .map(|i| {
-                Partition::open(self.storage.as_ref(), name.clone(), i, &effective.log)
-                    .map(Arc::new)
-            })
+            .map(|i| self.open_partition(name.clone(), i, &effective.log))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Topic {
             name,
@@ -159,6 +163,37 @@ impl TopicRegistry {
             config: RwLock::new((config, effective)),
             partitions: RwLock::new(parts),
         })
+    }
+
+    fn open_partition(
+        &self,
+        topic: Arc<str>,
+        index: i32,
+        log: &crate::storage::LogConfig,
+    ) -> Result<Arc<Partition>, StorageError> {
+        let p = Partition::open(self.storage.as_ref(), topic, index, log)?;
+        if self.clustered {
+            *p.replica.lock() = crate::cluster::replica::ReplicaState::clustered(0);
+        }
+        Ok(Arc::new(p))
+    }
+
+    /// A cluster node takes a topic the controller created (same id, partitions and
+    /// config everywhere); replication factor and placement are the controller's.
+    pub fn create_replica(
+        &self,
+        broker: &BrokerConfig,
+        name: &str,
+        id: Uuid,
+        partitions: i32,
+        config: TopicConfig,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let topic = Arc::new(self.build(name.into(), id, config, partitions, broker)?);
+        self.topics
+            .write()
+            .insert(topic.name.clone(), topic.clone());
+        self.persist()?;
+        Ok(topic)
     }
 
     fn persist(&self) -> Result<(), StorageError> {
@@ -297,12 +332,7 @@ impl TopicRegistry {
         {
             let mut parts = topic.partitions.write();
             for i in current..count {
-                parts.push(Arc::new(Partition::open(
-                    self.storage.as_ref(),
-                    topic.name.clone(),
-                    i,
-                    &log_config,
-                )?));
+                parts.push(self.open_partition(topic.name.clone(), i, &log_config)?);
             }
         }
         self.persist()?;
@@ -350,7 +380,7 @@ mod tests {
     fn create_grow_delete_and_persist() {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
         let cfg = BrokerConfig::from_pairs(&[("num.partitions", "3")]).expect("valid");
-        let reg = TopicRegistry::open(storage.clone(), &cfg).expect("open");
+        let reg = TopicRegistry::open(storage.clone(), &cfg, false).expect("open");
         let t = reg
             .create(&cfg, "t", -1, -1, TopicConfig::default(), false)
             .expect("create")
@@ -378,12 +408,12 @@ mod tests {
             Some(errors::INVALID_PARTITIONS)
         );
         reg.create_partitions("t", 5, false).expect("grow");
-        let reopened = TopicRegistry::open(storage.clone(), &cfg).expect("reopen");
+        let reopened = TopicRegistry::open(storage.clone(), &cfg, false).expect("reopen");
         let t2 = reopened.get("t").expect("persisted");
         assert_eq!(t2.partition_count(), 5);
         assert_eq!(t2.id, t.id);
         reopened.delete("t").expect("delete");
-        assert!(TopicRegistry::open(storage, &cfg)
+        assert!(TopicRegistry::open(storage, &cfg, false)
             .expect("reopen")
             .get("t")
             .is_none());

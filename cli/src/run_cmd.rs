@@ -105,13 +105,6 @@ async fn run(
     {
         Some(b) => b,
         None => {
-            if scenario.cluster.brokers > 1 {
-                return Err(format!(
-                    "{}: [cluster] brokers = {}: the embedded broker is single-node in this version (replication arrives with issue 5); use brokers = 1 or --bootstrap-server",
-                    args.scenario.display(),
-                    scenario.cluster.brokers
-                ));
-            }
             let dir = tempfile::Builder::new()
                 .prefix("kafkalab-run-")
                 .tempdir()
@@ -134,13 +127,33 @@ async fn run(
             for w in warnings {
                 tracing::warn!("{w}");
             }
-            let storage = crate::broker_cmd::open_storage(&config);
-            let running = kafkalab_broker::start(config, storage, Arc::new(SystemClock))
+            let addr = if scenario.cluster.brokers > 1 {
+                let cluster = kafkalab_broker::Cluster::start(
+                    scenario.cluster.brokers as usize,
+                    &config,
+                    dir.path(),
+                    Arc::new(SystemClock),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("embedded broker: kafka={}", running.kafka_addr);
-            let addr = running.kafka_addr.to_string();
-            embedded = Some(running);
+                println!(
+                    "embedded cluster: {} brokers, kafka={}",
+                    scenario.cluster.brokers,
+                    cluster.bootstrap()
+                );
+                let addr = cluster.bootstrap();
+                embedded = Some(Embedded::Cluster(ClusterFaults::start(cluster)));
+                addr
+            } else {
+                let storage = crate::broker_cmd::open_storage(&config);
+                let running = kafkalab_broker::start(config, storage, Arc::new(SystemClock))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("embedded broker: kafka={}", running.kafka_addr);
+                let addr = running.kafka_addr.to_string();
+                embedded = Some(Embedded::Single(running));
+                addr
+            };
             _log_dir = Some(dir);
             addr
         }
@@ -157,16 +170,24 @@ async fn run(
         println!("metrics: http://{a}/metrics");
     }
     let mut registries = vec![registry.clone()];
+    let mut extra: Option<kafkalab_broker::http::Gather> = None;
+    let mut faults: Option<Arc<dyn engine::BrokerFaults>> = None;
     let refresh: kafkalab_broker::http::Refresh = match &embedded {
-        Some(b) => {
+        Some(Embedded::Single(b)) => {
             registries.push(b.broker.registry.clone());
             let broker = b.broker.clone();
             Arc::new(move || broker.refresh_gauges())
         }
+        Some(Embedded::Cluster(c)) => {
+            let metrics = c.metrics.clone();
+            extra = Some(Arc::new(move || metrics.gather()));
+            faults = Some(c.clone());
+            Arc::new(|| {})
+        }
         None => Arc::new(|| {}),
     };
-    let metrics_task = tokio::spawn(kafkalab_broker::http::serve(
-        listener, registries, refresh, metrics_rx,
+    let metrics_task = tokio::spawn(kafkalab_broker::http::serve_with(
+        listener, registries, refresh, extra, metrics_rx,
     ));
     let (view_hooks, view) = start_view(args)?.unzip();
     let outcome = engine::run(
@@ -181,6 +202,7 @@ async fn run(
             registry: Some(registry),
             measure: !args.no_measure,
             view: view_hooks,
+            faults,
         },
     )
     .await
@@ -193,8 +215,10 @@ async fn run(
     tokio::time::sleep(std::time::Duration::from_secs(args.metrics_linger)).await;
     let _ = stop_metrics.send(true);
     let _ = metrics_task.await;
-    if let Some(b) = embedded {
-        b.shutdown().await;
+    match embedded {
+        Some(Embedded::Single(b)) => b.shutdown().await,
+        Some(Embedded::Cluster(c)) => c.shutdown().await,
+        None => {}
     }
     let outcome = outcome?;
     Ok(outcome)
@@ -249,4 +273,84 @@ fn wall_clock() -> (String, String) {
         format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"),
         format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}"),
     )
+}
+
+/// What `kafkalab run` started itself.
+enum Embedded {
+    Single(kafkalab_broker::RunningBroker),
+    Cluster(Arc<ClusterFaults>),
+}
+
+/// The embedded cluster, owned by a task that carries out the scenario's broker
+/// faults in order (kill and restart are async; the engine only sends them).
+struct ClusterFaults {
+    tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<engine::BrokerFault>>>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<kafkalab_broker::Cluster>>>,
+    metrics: kafkalab_broker::cluster::ClusterMetrics,
+    nodes: Vec<i32>,
+}
+
+impl ClusterFaults {
+    fn start(mut cluster: kafkalab_broker::Cluster) -> Arc<ClusterFaults> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<engine::BrokerFault>();
+        let metrics = cluster.metrics();
+        let nodes = cluster.node_ids();
+        let task = tokio::spawn(async move {
+            while let Some(fault) = rx.recv().await {
+                let result = match fault {
+                    engine::BrokerFault::Kill { node } => cluster.crash(node).await,
+                    engine::BrokerFault::Restart { node } => cluster.restart(node).await,
+                    engine::BrokerFault::Pause { node, duration } => cluster.pause(node, duration),
+                };
+                if let Err(e) = result {
+                    tracing::warn!("{fault:?}: {e}");
+                }
+            }
+            cluster
+        });
+        Arc::new(ClusterFaults {
+            tx: std::sync::Mutex::new(Some(tx)),
+            task: std::sync::Mutex::new(Some(task)),
+            metrics,
+            nodes,
+        })
+    }
+
+    async fn shutdown(self: Arc<Self>) {
+        // Closing the channel ends the task, which hands the cluster back.
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            if let Ok(cluster) = task.await {
+                cluster.shutdown().await;
+            }
+        }
+    }
+}
+
+impl engine::BrokerFaults for ClusterFaults {
+    fn inject(&self, fault: engine::BrokerFault) -> Result<String, String> {
+        let node = match fault {
+            engine::BrokerFault::Kill { node }
+            | engine::BrokerFault::Restart { node }
+            | engine::BrokerFault::Pause { node, .. } => node,
+        };
+        if !self.nodes.contains(&node) {
+            return Err(format!(
+                "no broker {node} in the embedded cluster (nodes {:?})",
+                self.nodes
+            ));
+        }
+        let sent = self
+            .tx
+            .lock()
+            .ok()
+            .and_then(|tx| tx.as_ref().map(|tx| tx.send(fault).is_ok()));
+        match sent {
+            Some(true) => Ok(format!("{fault:?} sent to the embedded cluster")),
+            _ => Err("the embedded cluster has stopped".to_string()),
+        }
+    }
 }

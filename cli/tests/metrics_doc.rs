@@ -69,6 +69,7 @@ const LABELS: &[(&str, &str)] = &[
     ("check", "an `[expect]` entry's check as written (`>= 1`, `9..12`)"),
     ("measure", "`produce` (intended send to acknowledgement) or `e2e` (intended send to consumption)"),
     ("percentile", "`p50`, `p99`, `p99.9`, `max`"),
+    ("election", "how leadership changed: `clean` (from the ISR), `unclean` (outside it), `offline` (no leader), `preferred` (rebalance)"),
 ];
 
 /// The unit of a metric, from its name: Prometheus names carry their base unit as a
@@ -88,6 +89,10 @@ fn unit(name: &str) -> &'static str {
         "offset"
     } else if base.ends_with("_generation") {
         "generation id"
+    } else if base.ends_with("_controller_id") {
+        "node id"
+    } else if base.ends_with("_up") {
+        "1 or 0"
     } else if base.ends_with("_info") {
         "1 (the labels carry the information)"
     } else if base.ends_with("_phase") || base.ends_with("_status") {

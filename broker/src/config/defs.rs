@@ -228,6 +228,48 @@ pub const BROKER: &[Def] = &[
         "Allow an out-of-sync replica to become leader.",
     ),
     d(
+        "auto.leader.rebalance.enable",
+        Kind::Bool,
+        "true",
+        "Move leadership back to each partition's preferred (first) replica when it is in sync.",
+    ),
+    d(
+        "leader.imbalance.check.interval.seconds",
+        Kind::Long { min: 1 },
+        "300",
+        "How often the controller checks for leadership imbalance.",
+    ),
+    d(
+        "leader.imbalance.per.broker.percentage",
+        Kind::Int { min: 0, max: 100 },
+        "10",
+        "Share of a broker's preferred partitions it may not lead before a rebalance.",
+    ),
+    d(
+        "broker.session.timeout.ms",
+        Kind::Int { min: 1, max: I32 },
+        "9000",
+        "A broker that does not heartbeat the controller for this long is fenced (its partitions get new leaders).",
+    ),
+    d(
+        "replica.lag.time.max.ms",
+        Kind::Long { min: 1 },
+        "30000",
+        "A follower not caught up with its leader for this long leaves the ISR.",
+    ),
+    d(
+        "replica.fetch.wait.max.ms",
+        Kind::Int { min: 0, max: I32 },
+        "500",
+        "Longest time a follower's fetch waits at the leader for new records.",
+    ),
+    d(
+        "replica.fetch.max.bytes",
+        Kind::Int { min: 0, max: I32 },
+        "1048576",
+        "Bytes a follower asks for per partition and fetch.",
+    ),
+    d(
         "offsets.retention.minutes",
         Kind::Int { min: 1, max: I32 },
         "10080",

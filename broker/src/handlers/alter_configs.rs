@@ -149,6 +149,11 @@ fn alter(
     if validate_only {
         return Ok(());
     }
+    if let Some(c) = broker.cluster() {
+        // Every node applies it from the metadata (this one included).
+        c.set_topic_config(name, config.clone())
+            .map_err(|e| (e.code(), e.to_string()))?;
+    }
     broker
         .topics
         .set_config(&broker.config, name, config)

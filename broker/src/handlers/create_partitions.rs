@@ -22,7 +22,17 @@ pub async fn handle(
                 .iter()
                 .flatten()
                 .any(|a| a.broker_ids.iter().any(|b| b.0 != node));
-            let result = if bad_assignment {
+            let result = if let Some(c) = broker.cluster() {
+                if t.assignments.as_ref().is_some_and(|a| !a.is_empty()) {
+                    Err((
+                        errors::INVALID_REPLICA_ASSIGNMENT,
+                        "Manual replica assignment of new partitions is not supported in a kafkalab cluster; placement assigns them.".to_string(),
+                    ))
+                } else {
+                    c.add_partitions(t.name.0.as_str(), t.count, req.validate_only)
+                        .map_err(|e| (e.code(), e.to_string()))
+                }
+            } else if bad_assignment {
                 Err((
                     errors::INVALID_REPLICA_ASSIGNMENT,
                     format!("Replica assignment names a broker other than {node}."),

@@ -30,6 +30,7 @@ pub async fn handle(
             }
             let (mut partitions, mut rf) = (ct.num_partitions, ct.replication_factor);
             let mut result = Ok(());
+            let mut assignment = None;
             if !ct.assignments.is_empty() {
                 if partitions != -1 || rf != -1 {
                     result = Err(TopicError {
@@ -39,21 +40,48 @@ pub async fn handle(
                 }
                 partitions = ct.assignments.len() as i32;
                 rf = ct.assignments[0].broker_ids.len() as i16;
-                if ct.assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node)) {
+                if broker.cluster().is_some() {
+                    assignment = Some(
+                        ct.assignments
+                            .iter()
+                            .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                            .collect(),
+                    );
+                } else if ct.assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node)) {
                     result = Err(TopicError {
                         code: errors::INVALID_REPLICA_ASSIGNMENT,
                         message: format!("Replica assignment names a broker other than {node}."),
                     });
                 }
             }
-            let result = result.and_then(|()| {
-                broker
+            let result = result.and_then(|()| match broker.cluster() {
+                None => broker
                     .topics
                     .create(&broker.config, &name, partitions, rf, config.clone(), req.validate_only)
+                    .map(|t| (t.map(|t| t.id), rf)),
+                Some(c) => {
+                    for (k, v) in &config.overrides {
+                        TopicConfig::validate_entry(k, v).map_err(|m| TopicError {
+                            code: errors::INVALID_CONFIG,
+                            message: m,
+                        })?;
+                    }
+                    crate::topics::validate_name(&name)?;
+                    c.create_topic(&name, partitions, rf, assignment, config.clone(), req.validate_only)
+                        .map(|t| {
+                            let rf = t.replication_factor() as i16;
+                            ((!req.validate_only).then_some(t.id), rf)
+                        })
+                        .map_err(|e| TopicError {
+                            code: e.code(),
+                            message: e.to_string(),
+                        })
+                }
             });
             let out = CreatableTopicResult::default().with_name(ct.name.clone());
             match result {
-                Ok(created) => {
+                Ok((created, rf)) => {
+                    let rf = if rf == -1 { broker.config.default_replication_factor } else { rf };
                     let effective_partitions = if partitions == -1 { broker.config.num_partitions } else { partitions };
                     let configs = config
                         .describe(&broker.config)
@@ -65,9 +93,9 @@ pub async fn handle(
                                 .with_config_source(if set { 1 } else { 5 })
                         })
                         .collect();
-                    out.with_topic_id(created.map(|t| t.id).unwrap_or_default())
+                    out.with_topic_id(created.unwrap_or_default())
                         .with_num_partitions(effective_partitions)
-                        .with_replication_factor(1)
+                        .with_replication_factor(rf)
                         .with_configs(Some(configs))
                 }
                 Err(e) => {

@@ -15,6 +15,11 @@ pub async fn handle(
         .into_iter()
         .map(|g| {
             let code = broker.groups.delete_group(g.0.as_str());
+            if code == 0 {
+                if let Some(c) = broker.cluster() {
+                    c.delete_offsets(g.0.as_str(), None);
+                }
+            }
             broker.metrics.error("DeleteGroups", code);
             DeletableGroupResult::default()
                 .with_group_id(g)

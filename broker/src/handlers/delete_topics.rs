@@ -46,10 +46,17 @@ pub async fn handle(
                     errors::UNKNOWN_TOPIC_OR_PARTITION,
                     "This server does not host this topic-partition.".into(),
                 )),
-                (Some(t), _) => broker
-                    .topics
-                    .delete(&t.name)
-                    .map_err(|e| (e.code, e.message)),
+                (Some(t), _) => match broker.cluster() {
+                    // Every node deletes its replicas when the metadata drops the topic.
+                    Some(c) => c
+                        .delete_topic(&t.name)
+                        .map(|_| ())
+                        .map_err(|e| (e.code(), e.to_string())),
+                    None => broker
+                        .topics
+                        .delete(&t.name)
+                        .map_err(|e| (e.code, e.message)),
+                },
             };
             let out = DeletableTopicResult::default()
                 .with_name(

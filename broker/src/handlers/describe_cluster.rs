@@ -14,6 +14,27 @@ pub async fn handle(
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let (host, port) = broker.advertised();
+    if let Some(c) = broker.cluster() {
+        let (controller, brokers) = c.read(|m| {
+            let brokers = m
+                .live_nodes()
+                .into_iter()
+                .map(|n| {
+                    DescribeClusterBroker::default()
+                        .with_broker_id(BrokerId(n.id))
+                        .with_host(s(n.host.clone()))
+                        .with_port(i32::from(n.port))
+                })
+                .collect();
+            (m.quorum.controller.unwrap_or(-1), brokers)
+        });
+        return DescribeClusterResponse::default()
+            .with_endpoint_type(req.endpoint_type)
+            .with_cluster_id(s(c.cluster_id.clone()))
+            .with_controller_id(BrokerId(controller))
+            .with_cluster_authorized_operations(i32::MIN)
+            .with_brokers(brokers);
+    }
     DescribeClusterResponse::default()
         .with_endpoint_type(req.endpoint_type)
         .with_cluster_id(s(broker.cluster_id.clone()))

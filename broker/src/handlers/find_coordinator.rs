@@ -18,6 +18,13 @@ pub async fn handle(
 ) -> FindCoordinatorResponse {
     let (host, port) = broker.advertised();
     let node = broker.node_id();
+    // In a cluster each group has one coordinator node (see Controller::coordinator_for).
+    let locate = |key: &StrBytes| -> (i32, String, u16) {
+        broker
+            .cluster()
+            .and_then(|c| c.coordinator_for(key.as_str()))
+            .unwrap_or((node, host.clone(), port))
+    };
     let answer = |key: &StrBytes| -> (i16, Option<String>) {
         if req.key_type != 0 {
             (
@@ -37,14 +44,11 @@ pub async fn handle(
             .map(|key| {
                 let (code, msg) = answer(key);
                 broker.metrics.error("FindCoordinator", code);
+                let (node, host, port) = locate(key);
                 Coordinator::default()
                     .with_key(key.clone())
                     .with_node_id(BrokerId(if code == 0 { node } else { -1 }))
-                    .with_host(s(if code == 0 {
-                        host.clone()
-                    } else {
-                        String::new()
-                    }))
+                    .with_host(s(if code == 0 { host } else { String::new() }))
                     .with_port(if code == 0 { port as i32 } else { -1 })
                     .with_error_code(code)
                     .with_error_message(msg.map(s))
@@ -54,6 +58,7 @@ pub async fn handle(
     }
     let (code, msg) = answer(&req.key);
     broker.metrics.error("FindCoordinator", code);
+    let (node, host, port) = locate(&req.key);
     FindCoordinatorResponse::default()
         .with_error_code(code)
         .with_error_message(msg.map(s))

@@ -20,7 +20,7 @@ pub async fn handle(
     req: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     // leader_epoch exists from v4 on; older versions must leave it at its default.
-    let leader_epoch = if h.request_api_version >= 4 { 0 } else { -1 };
+    let with_epoch = h.request_api_version >= 4;
     let topics = req
         .topics
         .into_iter()
@@ -34,17 +34,38 @@ pub async fn handle(
                         .with_partition_index(lp.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1)
-                        .with_leader_epoch(leader_epoch);
+                        .with_leader_epoch(if with_epoch { 0 } else { -1 });
                     let Some(partition) =
                         topic.as_ref().and_then(|t| t.partition(lp.partition_index))
                     else {
+                        let code = match broker.cluster() {
+                            Some(c) if c.read(|m| m.topics.contains_key(lt.name.0.as_str())) => {
+                                errors::NOT_LEADER_OR_FOLLOWER
+                            }
+                            _ => errors::UNKNOWN_TOPIC_OR_PARTITION,
+                        };
+                        broker.metrics.error("ListOffsets", code);
+                        return resp.with_error_code(code);
+                    };
+                    let (leader, replicated, epoch) = {
+                        let r = partition.replica.lock();
+                        (r.is_leader(), r.isr().is_some(), r.leader_epoch())
+                    };
+                    let resp = if with_epoch {
+                        resp.with_leader_epoch(epoch)
+                    } else {
+                        resp
+                    };
+                    if !leader {
                         broker
                             .metrics
-                            .error("ListOffsets", errors::UNKNOWN_TOPIC_OR_PARTITION);
-                        return resp.with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION);
-                    };
+                            .error("ListOffsets", errors::NOT_LEADER_OR_FOLLOWER);
+                        return resp.with_error_code(errors::NOT_LEADER_OR_FOLLOWER);
+                    }
+                    // Consumers see up to the high watermark (the log end on one node).
+                    let hw = replicated.then(|| partition.high_watermark());
                     let found = partition.inspect(|log| match lp.timestamp {
-                        LATEST => Ok(Some((log.log_end_offset(), -1))),
+                        LATEST => Ok(Some((hw.unwrap_or(log.log_end_offset()), -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                         MAX_TIMESTAMP => log.max_timestamp(),
                         ts if ts >= 0 => log.offset_for_timestamp(ts),

@@ -1,5 +1,6 @@
-//! Metadata: brokers, topics and partitions (this broker leads every partition), with
-//! topic auto-creation when `auto.create.topics.enable` and the client allow it.
+//! Metadata: brokers, topics and partitions (a single-node broker leads every
+//! partition; a cluster node answers from the controller's metadata), with topic
+//! auto-creation when `auto.create.topics.enable` and the client allow it.
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -15,6 +16,9 @@ use crate::protocol::errors;
 use crate::topics::Topic;
 
 pub async fn handle(broker: &Broker, h: &RequestHeader, req: MetadataRequest) -> MetadataResponse {
+    if let Some(c) = broker.cluster() {
+        return cluster::handle(broker, c, h, req);
+    }
     let version = h.request_api_version;
     let node = broker.node_id();
     let (host, port) = broker.advertised();
@@ -109,4 +113,141 @@ fn describe(topic: &Topic, node: i32) -> MetadataResponseTopic {
         .with_topic_id(topic.id)
         .with_partitions(partitions)
         .with_topic_authorized_operations(i32::MIN)
+}
+
+/// Metadata of a cluster node: every live broker, and per partition its leader (-1 with
+/// LEADER_NOT_AVAILABLE when offline), leader epoch, replicas, ISR and offline replicas.
+mod cluster {
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+    use kafka_protocol::messages::{
+        BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName,
+    };
+
+    use super::s;
+    use crate::broker::Broker;
+    use crate::cluster::controller::Controller;
+    use crate::cluster::metadata::{ClusterMetadata, TopicMeta};
+    use crate::config::TopicConfig;
+    use crate::protocol::errors;
+
+    pub fn handle(
+        broker: &Broker,
+        c: &Controller,
+        h: &RequestHeader,
+        req: MetadataRequest,
+    ) -> MetadataResponse {
+        let version = h.request_api_version;
+        let all = match &req.topics {
+            None => true,
+            Some(list) => version == 0 && list.is_empty(),
+        };
+        let auto_create =
+            broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+        if !all && auto_create {
+            for wanted in req.topics.iter().flatten() {
+                if let Some(name) = &wanted.name {
+                    let name = name.0.as_str();
+                    let known = c.read(|m| m.topics.contains_key(name));
+                    if !known && crate::topics::validate_name(name).is_ok() {
+                        match c.create_topic(name, -1, -1, None, TopicConfig::default(), false) {
+                            Ok(_) => tracing::info!(topic = name, "auto-created topic"),
+                            Err(e) => tracing::debug!(topic = name, "auto-create failed: {e}"),
+                        }
+                    }
+                }
+            }
+        }
+        c.read(|m| {
+            let mut topics = Vec::new();
+            if all {
+                topics.extend(m.topics.values().map(|t| describe(m, t)));
+            } else {
+                for wanted in req.topics.iter().flatten() {
+                    let found = match &wanted.name {
+                        Some(name) => m.topics.get(name.0.as_str()).ok_or_else(|| {
+                            match crate::topics::validate_name(name.0.as_str()) {
+                                Err(e) => e.code,
+                                // Auto-creation failed (e.g. too few brokers for the
+                                // default replication factor): retriable, as in Kafka.
+                                Ok(()) if auto_create => errors::LEADER_NOT_AVAILABLE,
+                                Ok(()) => errors::UNKNOWN_TOPIC_OR_PARTITION,
+                            }
+                        }),
+                        None => m
+                            .topics
+                            .values()
+                            .find(|t| t.id == wanted.topic_id)
+                            .ok_or(errors::UNKNOWN_TOPIC_ID),
+                    };
+                    topics.push(match found {
+                        Ok(t) => describe(m, t),
+                        Err(code) => {
+                            broker.metrics.error("Metadata", code);
+                            MetadataResponseTopic::default()
+                                .with_error_code(code)
+                                .with_name(wanted.name.clone())
+                                .with_topic_id(wanted.topic_id)
+                                .with_topic_authorized_operations(i32::MIN)
+                        }
+                    });
+                }
+            }
+            let brokers = m
+                .live_nodes()
+                .into_iter()
+                .map(|n| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(n.id))
+                        .with_host(s(n.host.clone()))
+                        .with_port(i32::from(n.port))
+                })
+                .collect();
+            MetadataResponse::default()
+                .with_brokers(brokers)
+                .with_cluster_id(Some(s(c.cluster_id.clone())))
+                .with_controller_id(BrokerId(m.quorum.controller.unwrap_or(-1)))
+                .with_topics(topics)
+                .with_cluster_authorized_operations(i32::MIN)
+        })
+    }
+
+    fn ids(v: &[i32]) -> Vec<BrokerId> {
+        v.iter().copied().map(BrokerId).collect()
+    }
+
+    fn describe(m: &ClusterMetadata, t: &TopicMeta) -> MetadataResponseTopic {
+        let partitions = t
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let offline: Vec<i32> = p
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|&r| !m.is_alive(r))
+                    .collect();
+                let leader = p.leader.filter(|&l| m.is_alive(l));
+                MetadataResponsePartition::default()
+                    .with_error_code(if leader.is_some() {
+                        0
+                    } else {
+                        errors::LEADER_NOT_AVAILABLE
+                    })
+                    .with_partition_index(i as i32)
+                    .with_leader_id(BrokerId(leader.unwrap_or(-1)))
+                    .with_leader_epoch(p.leader_epoch)
+                    .with_replica_nodes(ids(&p.replicas))
+                    .with_isr_nodes(ids(&p.isr))
+                    .with_offline_replicas(ids(&offline))
+            })
+            .collect();
+        MetadataResponseTopic::default()
+            .with_name(Some(TopicName(s(t.name.to_string()))))
+            .with_topic_id(t.id)
+            .with_partitions(partitions)
+            .with_topic_authorized_operations(i32::MIN)
+    }
 }

@@ -78,6 +78,9 @@ pub async fn handle(
         })
         .collect();
     if !accepted.is_empty() {
+        if let Some(c) = broker.cluster() {
+            c.commit_offsets(&group, &accepted);
+        }
         if let Err(e) = broker.groups.commit(&group, accepted) {
             tracing::error!(group, "offset commit failed: {e}");
             for t in &mut topics {

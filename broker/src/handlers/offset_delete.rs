@@ -41,6 +41,9 @@ pub async fn handle(
                     {
                         errors::UNKNOWN_TOPIC_OR_PARTITION
                     } else {
+                        if let Some(c) = broker.cluster() {
+                            c.delete_offsets(&group, Some(&[(name.clone(), p.partition_index)]));
+                        }
                         match broker.groups.offsets.delete(
                             &group,
                             Some(&[(name.clone(), p.partition_index)]),

@@ -17,6 +17,32 @@ type Found = Vec<(String, Vec<(i32, Option<Committed>)>)>;
 
 /// (topic, [(partition, committed)]) for the requested partitions, or all committed.
 fn lookup(broker: &Broker, group: &str, wanted: Wanted) -> Found {
+    if let Some(c) = broker.cluster() {
+        // The cluster's shared copy: right whichever node coordinated the commits.
+        let all = c.committed_offsets(group);
+        return match wanted {
+            Some(list) => list
+                .into_iter()
+                .map(|(t, ps)| {
+                    let entries = ps
+                        .into_iter()
+                        .map(|p| (p, all.get(&(t.clone(), p)).cloned()))
+                        .collect();
+                    (t, entries)
+                })
+                .collect(),
+            None => {
+                let mut out: Found = Vec::new();
+                for ((t, p), c) in all {
+                    match out.last_mut() {
+                        Some((last, entries)) if *last == t => entries.push((p, Some(c))),
+                        _ => out.push((t, vec![(p, Some(c))])),
+                    }
+                }
+                out
+            }
+        };
+    }
     match wanted {
         Some(list) => list
             .into_iter()

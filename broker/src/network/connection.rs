@@ -38,6 +38,10 @@ where
                 break;
             }
         };
+        // A paused (frozen) node answers nothing until it thaws.
+        if broker.is_paused() {
+            broker.wait_unpaused().await;
+        }
         match router::handle(&broker, frame, &peer).await {
             Ok(Some(response)) => {
                 if let Err(e) = writer.write_all(&response).await {

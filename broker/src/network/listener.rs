@@ -8,18 +8,22 @@ use tokio::sync::watch;
 use super::connection;
 use crate::broker::Broker;
 
+/// Connections are owned by this task: aborting it (a crash) drops them all; a clean
+/// shutdown stops accepting and lets open connections finish.
 pub async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let broker = broker.clone();
-                    tokio::spawn(connection::serve(broker, stream, peer.to_string()));
+                    while connections.try_join_next().is_some() {}
+                    connections.spawn(connection::serve(broker, stream, peer.to_string()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -30,4 +34,5 @@ pub async fn accept_loop(
             _ = shutdown.changed() => break,
         }
     }
+    connections.detach_all();
 }

@@ -209,6 +209,19 @@ impl PartitionLog for MemoryLog {
         self.start = self.end;
         Ok(())
     }
+
+    fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
+        if offset >= self.end {
+            return Ok(());
+        }
+        let mut batches = self.batches.lock();
+        let keep = Self::first_index_containing(&batches, offset.max(self.start));
+        batches.truncate(keep);
+        self.end = batches
+            .last()
+            .map_or(self.start, |b| b.header.next_offset().max(self.start));
+        Ok(())
+    }
 }
 
 impl Storage for MemoryStorage {

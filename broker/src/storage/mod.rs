@@ -158,6 +158,12 @@ pub trait PartitionLog: Send {
 
     /// Removes every record (used before deleting the partition's files).
     fn delete(&mut self) -> Result<(), StorageError>;
+
+    /// Removes every batch that holds an offset at or after `offset` (a follower
+    /// dropping what a new leader does not have). A batch straddling `offset` goes as a
+    /// whole, so the log end offset afterwards is at most `offset`; below the log start
+    /// the log is emptied at its start offset.
+    fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError>;
 }
 
 /// A set of partition logs: opens (recovering on open), lists and deletes them.

@@ -865,6 +865,31 @@ impl PartitionLog for FileLog {
         self.config = config.clone();
     }
 
+    fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
+        if offset >= self.log_end {
+            return Ok(());
+        }
+        let offset = offset.max(self.log_start);
+        // (segment, byte position) of the first batch to drop.
+        let (idx, pos) = self.locate(offset)?.unwrap_or((
+            self.segments.len() - 1,
+            self.segments[self.segments.len() - 1].size(),
+        ));
+        let keep_segments = if pos == 0 && idx > 0 { idx } else { idx + 1 };
+        for seg in self.segments.drain(keep_segments..).rev() {
+            seg.delete_files()?;
+        }
+        if let Some(seg) = self.segments.get_mut(idx) {
+            seg.truncate_file(pos)?;
+        }
+        // Reopen: recovery rebuilds the segment states and indexes from the files.
+        let (dir, config) = (self.dir.clone(), self.config.clone());
+        self.segments.clear();
+        fsync_dir(&dir)?;
+        *self = FileLog::open(dir, &config)?;
+        Ok(())
+    }
+
     fn delete(&mut self) -> Result<(), StorageError> {
         self.read_cache.get_mut().clear();
         self.compaction_mark = None;
@@ -930,6 +955,37 @@ mod tests {
             .iter()
             .map(|r| r.offset)
             .collect()
+    }
+
+    #[test]
+    fn truncation_drops_whole_batches_across_segments_and_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cfg = small_config();
+        let mut log = open(dir.path(), &cfg);
+        fill(&mut log, 20); // 60 records over several 2 KiB segments
+        let segments = log.segment_count();
+        assert!(segments > 3, "{segments}");
+        // Offset 31 lies inside the batch [30, 32]: that batch goes as a whole.
+        log.truncate_to(31).expect("truncate");
+        assert_eq!(log.log_end_offset(), 30);
+        assert!(log.segment_count() < segments);
+        let mut bases = Vec::new();
+        log.for_each_batch(0, &mut |h| bases.push(h.base_offset))
+            .expect("scan");
+        assert_eq!(bases, (0..10).map(|i| i * 3).collect::<Vec<_>>());
+        // Appends continue at the new end, and everything survives a reopen.
+        fill(&mut log, 1);
+        assert_eq!(log.log_end_offset(), 33);
+        drop(log);
+        let mut log = open(dir.path(), &cfg);
+        assert_eq!(log.log_end_offset(), 33);
+        // At a segment boundary and at the very start.
+        log.truncate_to(0).expect("truncate all");
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
+        fill(&mut log, 2);
+        assert_eq!(log.log_end_offset(), 6);
+        log.truncate_to(99).expect("beyond the end is a no-op");
+        assert_eq!(log.log_end_offset(), 6);
     }
 
     fn headers(bytes: &[u8]) -> Vec<BatchHeader> {

@@ -349,6 +349,17 @@ impl Segment {
         self.st.index.sync()
     }
 
+    /// Cuts the log file at `pos` (a batch boundary) and makes that durable; the
+    /// in-memory state is stale afterwards (the caller reopens the log).
+    pub fn truncate_file(&mut self, pos: u64) -> Result<(), StorageError> {
+        // Recovery rebuilds the index from the truncated file.
+        self.st.index.delete_file()?;
+        self.file
+            .set_len(pos)
+            .map_err(|e| io_err(&self.log_path, e))?;
+        self.file.sync_all().map_err(|e| io_err(&self.log_path, e))
+    }
+
     /// Deletes the segment's files.
     pub fn delete_files(mut self) -> Result<(), StorageError> {
         super::index::remove_if_exists(&self.log_path)?;

@@ -1,0 +1,392 @@
+//! The controller: owns the [`ClusterMetadata`] behind one lock, applies node loss and
+//! return (quorum + leader elections), topic changes and leaders' ISR proposals, counts
+//! what it did, and tells every node that the metadata changed (a `watch` channel
+//! standing in for the replicated KRaft metadata log the nodes would read).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, TopicMeta};
+use crate::config::{BrokerConfig, TopicConfig};
+use crate::group::offsets::Committed;
+use crate::metrics::help;
+use crate::replication::election::Election;
+use crate::replication::quorum::majority;
+use crate::replication::BrokerId;
+
+/// Controller metrics (Kafka reports them on the active controller).
+#[derive(Clone)]
+pub struct ControllerMetrics {
+    pub leader_elections: IntCounterVec,
+    pub offline_partitions: IntGauge,
+    pub active_controller: IntGauge,
+    pub quorum_voters: IntGauge,
+    pub quorum_majority_up: IntGauge,
+    pub live_brokers: IntGauge,
+}
+
+impl ControllerMetrics {
+    pub fn new() -> Result<ControllerMetrics, prometheus::Error> {
+        let gauge = |n: &str| IntGauge::with_opts(Opts::new(n, help(n)));
+        Ok(ControllerMetrics {
+            leader_elections: IntCounterVec::new(
+                Opts::new(
+                    "kafkalab_controller_leader_elections_total",
+                    help("kafkalab_controller_leader_elections_total"),
+                ),
+                &["election"],
+            )?,
+            offline_partitions: gauge("kafkalab_controller_offline_partitions")?,
+            active_controller: gauge("kafkalab_controller_active_controller_id")?,
+            quorum_voters: gauge("kafkalab_controller_quorum_voters")?,
+            quorum_majority_up: gauge("kafkalab_controller_quorum_majority_up")?,
+            live_brokers: gauge("kafkalab_controller_live_brokers")?,
+        })
+    }
+
+    pub fn register(&self, r: &Registry) -> Result<(), prometheus::Error> {
+        r.register(Box::new(self.leader_elections.clone()))?;
+        r.register(Box::new(self.offline_partitions.clone()))?;
+        r.register(Box::new(self.active_controller.clone()))?;
+        r.register(Box::new(self.quorum_voters.clone()))?;
+        r.register(Box::new(self.quorum_majority_up.clone()))?;
+        r.register(Box::new(self.live_brokers.clone()))?;
+        Ok(())
+    }
+}
+
+/// One group's committed offsets by (topic, partition).
+pub type GroupOffsets = BTreeMap<(String, i32), Committed>;
+
+pub struct Controller {
+    meta: RwLock<ClusterMetadata>,
+    changed: watch::Sender<u64>,
+    pub metrics: ControllerMetrics,
+    pub registry: Registry,
+    /// Broker-level defaults (topic `unclean.leader.election.enable` falls back to it).
+    base_config: BrokerConfig,
+    pub cluster_id: String,
+    next_producer_id: AtomicI64,
+    last_rebalance_ms: AtomicI64,
+    /// Committed offsets of every group, shared by the nodes. Stands in for the
+    /// replicated `__consumer_offsets` topic: a group keeps its positions when its
+    /// coordinator node changes (each node still keeps its own durable copy).
+    offsets: parking_lot::Mutex<HashMap<String, GroupOffsets>>,
+}
+
+impl Controller {
+    pub fn new(
+        voters: &[BrokerId],
+        base_config: BrokerConfig,
+        cluster_id: String,
+    ) -> Result<Arc<Controller>, prometheus::Error> {
+        let metrics = ControllerMetrics::new()?;
+        let registry = Registry::new();
+        metrics.register(&registry)?;
+        metrics.quorum_voters.set(voters.len() as i64);
+        metrics.active_controller.set(-1);
+        Ok(Arc::new(Controller {
+            meta: RwLock::new(ClusterMetadata::new(voters)),
+            changed: watch::channel(0).0,
+            metrics,
+            registry,
+            base_config,
+            cluster_id,
+            next_producer_id: AtomicI64::new(0),
+            last_rebalance_ms: AtomicI64::new(i64::MIN),
+            offsets: parking_lot::Mutex::default(),
+        }))
+    }
+
+    /// Reads the metadata under the lock.
+    pub fn read<R>(&self, f: impl FnOnce(&ClusterMetadata) -> R) -> R {
+        f(&self.meta.read())
+    }
+
+    /// Notified on every metadata change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut ClusterMetadata) -> R) -> R {
+        let mut meta = self.meta.write();
+        let before = meta.version;
+        let out = f(&mut meta);
+        let version = meta.version;
+        self.refresh_gauges(&meta);
+        drop(meta);
+        if version != before {
+            self.changed.send_replace(version);
+        }
+        out
+    }
+
+    fn refresh_gauges(&self, meta: &ClusterMetadata) {
+        let m = &self.metrics;
+        m.offline_partitions.set(meta.offline_partitions() as i64);
+        m.active_controller
+            .set(meta.quorum.controller.map_or(-1, i64::from));
+        let up = meta
+            .quorum
+            .voters()
+            .iter()
+            .filter(|&&v| meta.is_alive(v))
+            .count();
+        m.quorum_majority_up
+            .set(i64::from(up >= majority(meta.quorum.voters().len())));
+        m.live_brokers.set(meta.live_nodes().len() as i64);
+    }
+
+    fn unclean_fn(&self) -> impl Fn(&TopicMeta) -> bool + '_ {
+        move |t: &TopicMeta| {
+            t.config
+                .value(&self.base_config, "unclean.leader.election.enable")
+                .trim()
+                .eq_ignore_ascii_case("true")
+        }
+    }
+
+    fn count(&self, changes: &[LeaderChange]) {
+        for c in changes {
+            let kind = match c.election {
+                _ if c.preferred => "preferred",
+                Election::Clean(_) => "clean",
+                Election::Unclean(_) => "unclean",
+                Election::Offline => "offline",
+            };
+            self.metrics
+                .leader_elections
+                .with_label_values(&[kind])
+                .inc();
+            tracing::info!(
+                topic = %c.topic,
+                partition = c.partition,
+                leader = ?c.election.leader(),
+                epoch = c.leader_epoch,
+                "leader election ({kind})"
+            );
+        }
+    }
+
+    /// A node starts (or restarts) serving at `host:port`.
+    pub fn node_up(&self, id: BrokerId, host: String, port: u16) -> Vec<LeaderChange> {
+        let unclean = self.unclean_fn();
+        let changes = self.write(|m| m.set_node(id, Some((host, port)), true, &unclean));
+        self.count(&changes);
+        changes
+    }
+
+    /// A node is lost (crash or stop): its partitions get new leaders.
+    pub fn node_down(&self, id: BrokerId) -> Vec<LeaderChange> {
+        let unclean = self.unclean_fn();
+        let changes = self.write(|m| m.set_node(id, None, false, &unclean));
+        self.count(&changes);
+        changes
+    }
+
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        assignment: Option<Vec<Vec<BrokerId>>>,
+        config: TopicConfig,
+        validate_only: bool,
+    ) -> Result<TopicMeta, MetadataError> {
+        let partitions = if partitions == -1 {
+            self.base_config.num_partitions
+        } else {
+            partitions
+        };
+        let rf = if replication_factor == -1 {
+            self.base_config.default_replication_factor
+        } else {
+            replication_factor
+        };
+        let new = NewTopic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions,
+            replication_factor: rf,
+            assignment,
+            config,
+        };
+        self.write(|m| m.create_topic(new, validate_only))
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, MetadataError> {
+        self.write(|m| m.delete_topic(name))
+    }
+
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), MetadataError> {
+        self.write(|m| m.add_partitions(name, count, validate_only))
+    }
+
+    pub fn set_topic_config(&self, name: &str, config: TopicConfig) -> Result<(), MetadataError> {
+        self.write(|m| m.set_topic_config(name, config))
+    }
+
+    /// A leader's AlterPartition proposal.
+    pub fn alter_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader: BrokerId,
+        leader_epoch: i32,
+        isr: &[BrokerId],
+    ) -> Result<(), MetadataError> {
+        self.write(|m| m.alter_isr(topic, partition, leader, leader_epoch, isr))
+    }
+
+    /// Runs the preferred-leader rebalance when `auto.leader.rebalance.enable` is on
+    /// and `leader.imbalance.check.interval.seconds` has passed since the last check.
+    /// Called by every node's replica manager; only the active controller acts.
+    pub fn maybe_rebalance(&self, node: BrokerId, now_ms: i64) -> Vec<LeaderChange> {
+        let cfg = &self.base_config;
+        if cfg.get("auto.leader.rebalance.enable") != "true"
+            || self.read(|m| m.quorum.controller) != Some(node)
+        {
+            return Vec::new();
+        }
+        let interval = cfg.int("leader.imbalance.check.interval.seconds") * 1000;
+        let last = self.last_rebalance_ms.load(Ordering::Relaxed);
+        if last == i64::MIN {
+            // The first check comes one interval after the controller starts.
+            self.last_rebalance_ms.store(now_ms, Ordering::Relaxed);
+            return Vec::new();
+        }
+        if now_ms - last < interval {
+            return Vec::new();
+        }
+        self.last_rebalance_ms.store(now_ms, Ordering::Relaxed);
+        let pct = cfg.int("leader.imbalance.per.broker.percentage") as f64;
+        let changes = self.write(|m| m.rebalance_preferred(pct));
+        self.count(&changes);
+        changes
+    }
+
+    pub fn has_controller(&self) -> bool {
+        self.read(|m| m.quorum.has_controller())
+    }
+
+    /// Producer ids are unique across the cluster (Kafka's controller hands out blocks).
+    pub fn allocate_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The group coordinator for `key`: a node picked by a hash of the key over all
+    /// nodes (stable while they live), else the next live one. Group state and
+    /// committed offsets live on that node only (no `__consumer_offsets` replication).
+    pub fn coordinator_for(&self, key: &str) -> Option<(BrokerId, String, u16)> {
+        // FNV-1a: stable across runs, unlike the std hasher.
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        self.read(|m| {
+            let nodes: Vec<_> = m.nodes.values().collect();
+            let n = nodes.len();
+            (0..n)
+                .map(|i| nodes[(hash as usize + i) % n])
+                .find(|node| node.alive)
+                .map(|node| (node.id, node.host.clone(), node.port))
+        })
+    }
+
+    /// Records a group's commits (see the `offsets` field).
+    pub fn commit_offsets(&self, group: &str, entries: &[(String, i32, Committed)]) {
+        let mut all = self.offsets.lock();
+        let g = all.entry(group.to_string()).or_default();
+        for (t, p, c) in entries {
+            g.insert((t.clone(), *p), c.clone());
+        }
+    }
+
+    /// A group's committed offsets.
+    pub fn committed_offsets(&self, group: &str) -> GroupOffsets {
+        self.offsets.lock().get(group).cloned().unwrap_or_default()
+    }
+
+    /// Drops a group's offsets: the listed partitions, or all of them.
+    pub fn delete_offsets(&self, group: &str, partitions: Option<&[(String, i32)]>) {
+        let mut all = self.offsets.lock();
+        match partitions {
+            None => {
+                all.remove(group);
+            }
+            Some(list) => {
+                if let Some(g) = all.get_mut(group) {
+                    for tp in list {
+                        g.remove(tp);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The address of a live node.
+    pub fn address(&self, id: BrokerId) -> Option<(String, u16)> {
+        self.read(|m| {
+            m.nodes
+                .get(&id)
+                .filter(|n| n.alive)
+                .map(|n| (n.host.clone(), n.port))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(offset: i64) -> Committed {
+        Committed {
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+            commit_ms: 0,
+        }
+    }
+
+    #[test]
+    fn committed_offsets_are_shared_and_deleted_per_partition_or_group() {
+        let cfg = BrokerConfig::from_pairs(&[]).expect("config");
+        let c = Controller::new(&[1, 2, 3], cfg, "test".into()).expect("controller");
+        c.commit_offsets(
+            "g",
+            &[("t".into(), 0, committed(5)), ("t".into(), 1, committed(7))],
+        );
+        c.commit_offsets("g", &[("t".into(), 0, committed(9))]);
+        let all = c.committed_offsets("g");
+        assert_eq!(all.get(&("t".into(), 0)).map(|c| c.offset), Some(9));
+        c.delete_offsets("g", Some(&[("t".into(), 0)]));
+        assert_eq!(c.committed_offsets("g").len(), 1);
+        c.delete_offsets("g", None);
+        assert!(c.committed_offsets("g").is_empty());
+    }
+
+    #[test]
+    fn a_group_keeps_its_coordinator_while_it_lives() {
+        let cfg = BrokerConfig::from_pairs(&[]).expect("config");
+        let c = Controller::new(&[1, 2, 3], cfg, "test".into()).expect("controller");
+        for id in 1..=3 {
+            c.node_up(id, "127.0.0.1".into(), 9000 + id as u16);
+        }
+        let (first, _, _) = c.coordinator_for("billing").expect("coordinator");
+        assert_eq!(c.coordinator_for("billing").map(|x| x.0), Some(first));
+        c.node_down(first);
+        let (next, _, _) = c.coordinator_for("billing").expect("another");
+        assert_ne!(next, first);
+        assert!(c.metrics.active_controller.get() > 0);
+    }
+}

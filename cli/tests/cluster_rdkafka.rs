@@ -1,0 +1,660 @@
+//! A 3-node in-process cluster (`kafkalab_broker::Cluster`) driven by a real client
+//! (the `rdkafka` crate, librdkafka): metadata, acks=all, leader crash with an
+//! idempotent producer, ISR shrink and expand, min.insync.replicas.
+//!
+//! The cluster runs on its own tokio runtime (2 workers); the test thread uses
+//! librdkafka's blocking calls. Every wait is bounded.
+//!
+//! Run: `cargo test -p kafkalab --test cluster_rdkafka`
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafkalab_broker::clock::SystemClock;
+use kafkalab_broker::{BrokerConfig, Cluster};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::runtime::Runtime;
+
+const OP_TIMEOUT: Duration = Duration::from_secs(15);
+
+struct Lab {
+    rt: Runtime,
+    cluster: Option<Cluster>,
+    _dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn start(overrides: &[(&str, &str)]) -> Lab {
+        // RUST_LOG=kafkalab_broker=debug shows the cluster's decisions.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = BrokerConfig::from_pairs(overrides).expect("config");
+        let cluster = rt
+            .block_on(Cluster::start(
+                3,
+                &config,
+                dir.path(),
+                Arc::new(SystemClock),
+            ))
+            .expect("cluster starts");
+        Lab {
+            rt,
+            cluster: Some(cluster),
+            _dir: dir,
+        }
+    }
+
+    fn cluster(&self) -> &Cluster {
+        self.cluster.as_ref().expect("running")
+    }
+
+    fn bootstrap(&self) -> String {
+        self.cluster().bootstrap()
+    }
+
+    fn crash(&mut self, id: i32) {
+        let c = self.cluster.as_mut().expect("running");
+        self.rt.block_on(c.crash(id)).expect("crash");
+    }
+
+    fn restart(&mut self, id: i32) {
+        let c = self.cluster.as_mut().expect("running");
+        self.rt.block_on(c.restart(id)).expect("restart");
+    }
+
+    fn leader(&self, topic: &str, p: i32) -> Option<i32> {
+        self.cluster().leader(topic, p)
+    }
+
+    fn isr(&self, topic: &str, p: i32) -> Vec<i32> {
+        self.cluster()
+            .controller
+            .read(|m| m.partition(topic, p).map(|p| p.isr.clone()))
+            .unwrap_or_default()
+    }
+
+    fn create_topic(&self, name: &str, partitions: i32, rf: i32, configs: &[(&str, &str)]) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()
+            .expect("admin");
+        let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(rf));
+        for (k, v) in configs {
+            t = t.set(k, v);
+        }
+        let opts = AdminOptions::new().operation_timeout(Some(OP_TIMEOUT));
+        let res = self
+            .rt
+            .block_on(admin.create_topics([&t], &opts))
+            .expect("create_topics");
+        assert!(res[0].is_ok(), "create {name}: {:?}", res[0]);
+        // Every partition has a leader that has taken its role.
+        wait_until("leaders ready", Duration::from_secs(10), || {
+            (0..partitions).all(|p| {
+                self.leader(name, p)
+                    .and_then(|l| self.cluster().broker(l))
+                    .and_then(|b| b.topics.get(name))
+                    .and_then(|t| t.partition(p))
+                    .is_some_and(|p| p.replica.lock().isr().is_some())
+            })
+        });
+    }
+
+    /// Log end offsets of a partition on every running node.
+    fn log_ends(&self, topic: &str, p: i32) -> Vec<(i32, i64)> {
+        self.cluster()
+            .node_ids()
+            .into_iter()
+            .filter_map(|id| {
+                let b = self.cluster().broker(id)?;
+                let part = b.topics.get(topic)?.partition(p)?;
+                Some((id, part.offsets().1))
+            })
+            .collect()
+    }
+
+    /// Every record batch of a partition on node `id`, concatenated.
+    fn log_bytes(&self, id: i32, topic: &str, p: i32) -> Vec<u8> {
+        let b = self.cluster().broker(id).expect("running node");
+        let part = b
+            .topics
+            .get(topic)
+            .and_then(|t| t.partition(p))
+            .expect("partition");
+        let mut out = Vec::new();
+        let mut offset = part.offsets().0;
+        let end = part.offsets().1;
+        while offset < end {
+            let r = part.read(offset, 1 << 20).expect("read");
+            if r.records.is_empty() {
+                break;
+            }
+            let mut next = offset;
+            for item in kafkalab_broker::record_batch::batches(&r.records) {
+                let (h, _) = item.expect("valid batch");
+                next = h.next_offset();
+            }
+            out.extend_from_slice(&r.records);
+            offset = next;
+        }
+        out
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(c) = self.cluster.take() {
+            self.rt.block_on(c.shutdown());
+        }
+    }
+}
+
+fn scrape(cluster: &Cluster) -> String {
+    use prometheus::Encoder;
+    let mut out = Vec::new();
+    prometheus::TextEncoder::new()
+        .encode(&cluster.metrics().gather(), &mut out)
+        .expect("encode");
+    String::from_utf8(out).expect("utf-8")
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .set("socket.timeout.ms", "10000")
+        .set("topic.metadata.refresh.interval.ms", "1000");
+    for (k, v) in extra {
+        cfg.set(*k, *v);
+    }
+    cfg.create().expect("producer")
+}
+
+/// Consumes partition `p` from the beginning until `expected` values arrived (then a
+/// little longer to catch duplicates); returns the values in offset order.
+fn consume_all(bootstrap: &str, topic: &str, p: i32, expected: usize) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "cluster-test")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, p, Offset::Beginning)
+        .expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut extra_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if now > deadline || extra_until.is_some_and(|t| now > t) {
+            break;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string())
+            }
+            // e.g. a transport failure towards a crashed node in the bootstrap list:
+            // librdkafka reports it and carries on with the live ones.
+            Some(Err(e)) => println!("consumer: {e}"),
+            None => {}
+        }
+        if out.len() >= expected && extra_until.is_none() {
+            extra_until = Some(Instant::now() + Duration::from_millis(500));
+        }
+    }
+    out
+}
+
+#[test]
+fn metadata_names_three_brokers_and_acks_all_round_trips() {
+    let lab = Lab::start(&[]);
+    lab.create_topic("orders", 3, 3, &[]);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", lab.bootstrap())
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some("orders"), Timeout::After(OP_TIMEOUT))
+        .expect("metadata");
+    let brokers: BTreeSet<i32> = md.brokers().iter().map(|b| b.id()).collect();
+    assert_eq!(brokers, BTreeSet::from([0, 1, 2]));
+    let t = &md.topics()[0];
+    assert_eq!(t.partitions().len(), 3);
+    let mut leaders = BTreeSet::new();
+    for p in t.partitions() {
+        let mut isr = p.isr().to_vec();
+        isr.sort_unstable();
+        assert_eq!(p.replicas().len(), 3, "{p:?}");
+        assert_eq!(isr, vec![0, 1, 2]);
+        leaders.insert(p.leader());
+    }
+    assert_eq!(leaders.len(), 3, "leaders spread over the nodes");
+    println!("metadata: brokers {brokers:?}, leaders {leaders:?}, ISR [0, 1, 2] everywhere");
+
+    let prod = producer(&lab.bootstrap(), &[("acks", "all")]);
+    let futs: Vec<_> = (0..300)
+        .map(|i| {
+            let v = format!("v{i}");
+            prod.send_result(
+                FutureRecord::<(), _>::to("orders")
+                    .payload(&v)
+                    .partition(i % 3),
+            )
+            .map_err(|(e, _)| e)
+            .expect("enqueue")
+        })
+        .collect();
+    for f in futs {
+        lab.rt
+            .block_on(f)
+            .expect("delivery future")
+            .map_err(|(e, _)| e)
+            .expect("acks=all delivered");
+    }
+    let mut got = Vec::new();
+    for p in 0..3 {
+        got.extend(consume_all(&lab.bootstrap(), "orders", p, 100));
+    }
+    got.sort();
+    let mut want: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+    // Every replica holds the same bytes.
+    for p in 0..3 {
+        wait_until("followers caught up", Duration::from_secs(10), || {
+            lab.log_ends("orders", p).iter().all(|&(_, e)| e == 100)
+        });
+        let leader = lab.leader("orders", p).expect("leader");
+        let reference = lab.log_bytes(leader, "orders", p);
+        for id in lab.cluster().node_ids() {
+            assert_eq!(
+                lab.log_bytes(id, "orders", p),
+                reference,
+                "node {id} partition {p}"
+            );
+        }
+    }
+    println!("300 records acks=all produced and consumed; replicas identical");
+}
+
+#[test]
+fn leader_crash_loses_no_acknowledged_record_with_min_insync_2() {
+    let mut lab = Lab::start(&[
+        ("replica.lag.time.max.ms", "5000"),
+        ("leader.imbalance.check.interval.seconds", "1"),
+    ]);
+    lab.create_topic("pay", 1, 3, &[("min.insync.replicas", "2")]);
+    let old = lab.leader("pay", 0).expect("leader");
+    let bootstrap = lab.bootstrap();
+    let handle = lab.rt.handle().clone();
+    let total = 3000usize;
+    let producer_thread = std::thread::spawn(move || {
+        let prod = producer(
+            &bootstrap,
+            &[("acks", "all"), ("enable.idempotence", "true")],
+        );
+        let mut futs = Vec::new();
+        for i in 0..total {
+            let v = format!("r{i:05}");
+            loop {
+                match prod.send_result(FutureRecord::<(), _>::to("pay").payload(&v)) {
+                    Ok(f) => {
+                        futs.push((i, f));
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err((e, _)) => panic!("enqueue: {e}"),
+                }
+            }
+            // ~3 s of sending, so the crash falls in the middle.
+            if i % 10 == 9 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let mut acked = Vec::new();
+        let mut failed = Vec::new();
+        for (i, f) in futs {
+            match handle.block_on(f) {
+                Ok(Ok(_)) => acked.push(format!("r{i:05}")),
+                Ok(Err((e, _))) => failed.push((i, e.to_string())),
+                Err(_) => failed.push((i, "cancelled".into())),
+            }
+        }
+        let _ = prod.flush(Duration::from_secs(10));
+        (acked, failed)
+    });
+    // Crash the leader once about a third is in its log, with more in flight.
+    let third = (total / 3) as i64;
+    wait_until(
+        "a third in the leader's log",
+        Duration::from_secs(30),
+        || {
+            lab.log_ends("pay", 0)
+                .iter()
+                .any(|&(id, end)| id == old && end >= third)
+        },
+    );
+    let before = lab.log_ends("pay", 0);
+    lab.crash(old);
+    let new = lab.leader("pay", 0).expect("a new leader from the ISR");
+    assert_ne!(new, old);
+    let epoch = lab
+        .cluster()
+        .controller
+        .read(|m| m.partition("pay", 0).map(|p| p.leader_epoch));
+    println!("crashed leader {old} (log ends {before:?}); new leader {new}, epoch {epoch:?}");
+    let (acked, failed) = producer_thread.join().expect("producer thread");
+    println!(
+        "acknowledged {} of {total}, failed {}",
+        acked.len(),
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "idempotent producer failed: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    let got = consume_all(&lab.bootstrap(), "pay", 0, acked.len());
+    let got_set: BTreeSet<&String> = got.iter().collect();
+    let lost: Vec<&String> = acked.iter().filter(|a| !got_set.contains(a)).collect();
+    assert!(
+        lost.is_empty(),
+        "lost {} acknowledged records, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert_eq!(got_set.len(), got.len(), "duplicates despite idempotence");
+    println!(
+        "consumed {} records: no acknowledged record lost, no duplicate",
+        got.len()
+    );
+
+    // The old leader returns, truncates what it alone had, catches up and rejoins.
+    lab.restart(old);
+    wait_until(
+        "old leader back in the ISR",
+        Duration::from_secs(20),
+        || lab.isr("pay", 0).len() == 3,
+    );
+    let end = lab.log_ends("pay", 0);
+    wait_until("replicas at the same end", Duration::from_secs(10), || {
+        let e = lab.log_ends("pay", 0);
+        e.iter().all(|&(_, x)| x == e[0].1)
+    });
+    let reference = lab.log_bytes(new, "pay", 0);
+    for id in lab.cluster().node_ids() {
+        assert_eq!(lab.log_bytes(id, "pay", 0), reference, "node {id} diverges");
+    }
+    println!("node {old} rejoined the ISR; replica logs identical ({end:?})");
+    // auto.leader.rebalance.enable: the preferred replica leads again.
+    let took = wait_until("preferred leader back", Duration::from_secs(10), || {
+        lab.leader("pay", 0) == Some(old)
+    });
+    let preferred = lab
+        .cluster()
+        .controller
+        .metrics
+        .leader_elections
+        .with_label_values(&["preferred"])
+        .get();
+    assert_eq!(preferred, 1);
+    println!("leadership back on preferred node {old} after {took:?}");
+    // Still serving: everything reads back from the preferred leader.
+    let again = consume_all(&lab.bootstrap(), "pay", 0, got.len());
+    assert_eq!(again.len(), got.len());
+}
+
+#[test]
+fn a_stopped_follower_leaves_the_isr_after_the_lag_time_and_rejoins() {
+    let mut lab = Lab::start(&[("replica.lag.time.max.ms", "2000")]);
+    lab.create_topic("lag", 1, 3, &[]);
+    let leader = lab.leader("lag", 0).expect("leader");
+    let follower = lab
+        .cluster()
+        .node_ids()
+        .into_iter()
+        .find(|&i| i != leader)
+        .expect("a follower");
+    lab.crash(follower);
+    assert_eq!(
+        lab.isr("lag", 0).len(),
+        3,
+        "still in the ISR right after the crash"
+    );
+    let took = wait_until("ISR shrink", Duration::from_secs(10), || {
+        !lab.isr("lag", 0).contains(&follower)
+    });
+    println!("follower {follower} left the ISR after {took:?} (replica.lag.time.max.ms=2000)");
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+    // acks=all still works with two in sync (min.insync.replicas=1).
+    let prod = producer(&lab.bootstrap(), &[("acks", "all")]);
+    for i in 0..20 {
+        let v = format!("x{i}");
+        let f = prod
+            .send_result(FutureRecord::<(), _>::to("lag").payload(&v))
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        lab.rt
+            .block_on(f)
+            .expect("future")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+    let lb = lab.cluster().broker(leader).expect("leader broker").clone();
+    lb.refresh_gauges();
+    assert_eq!(lb.metrics.under_replicated.get(), 1);
+    assert_eq!(lb.metrics.isr_shrinks.get(), 1);
+    // What a scrape of the run's endpoint shows: every node's series, told apart by
+    // `node`, and the controller's.
+    let text = scrape(lab.cluster());
+    for line in [
+        format!("kafkalab_broker_isr_shrinks_total{{node=\"{leader}\"}} 1"),
+        format!("kafkalab_broker_under_replicated_partitions{{node=\"{leader}\"}} 1"),
+        "kafkalab_controller_live_brokers 2".to_string(),
+        "kafkalab_controller_quorum_majority_up 1".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in the scrape");
+    }
+    assert_eq!(
+        text.matches("# TYPE kafkalab_broker_isr_shrinks_total ")
+            .count(),
+        1,
+        "one family per metric"
+    );
+    lab.restart(follower);
+    let took = wait_until("ISR expand", Duration::from_secs(15), || {
+        lab.isr("lag", 0).contains(&follower)
+    });
+    println!("follower {follower} rejoined the ISR {took:?} after restart");
+    lb.refresh_gauges();
+    assert_eq!(lb.metrics.under_replicated.get(), 0);
+    assert_eq!(lb.metrics.isr_expands.get(), 1);
+    // Metadata seen by a client names it in the ISR again.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", lab.bootstrap())
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some("lag"), Timeout::After(OP_TIMEOUT))
+        .expect("metadata");
+    assert_eq!(md.topics()[0].partitions()[0].isr().len(), 3);
+}
+
+#[test]
+fn min_insync_3_with_a_node_down_refuses_acks_all() {
+    let mut lab = Lab::start(&[]);
+    lab.create_topic("strict", 1, 3, &[("min.insync.replicas", "3")]);
+    let leader = lab.leader("strict", 0).expect("leader");
+    lab.crash(leader);
+    let new = lab.leader("strict", 0).expect("new leader");
+    assert_eq!(lab.isr("strict", 0).len(), 2);
+    let prod = producer(
+        &lab.bootstrap(),
+        &[
+            ("acks", "all"),
+            ("enable.idempotence", "false"),
+            ("retries", "0"),
+        ],
+    );
+    let f = prod
+        .send_result(FutureRecord::<(), _>::to("strict").payload("x"))
+        .map_err(|(e, _)| e)
+        .expect("enqueue");
+    let res = lab.rt.block_on(f).expect("future");
+    let err = res
+        .map(|_| ())
+        .map_err(|(e, _)| e)
+        .expect_err("must be refused");
+    println!("acks=all with ISR 2 < min.insync.replicas 3 on leader {new}: {err}");
+    assert_eq!(
+        err.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::NotEnoughReplicas)
+    );
+    let nb = lab.cluster().broker(new).expect("new leader").clone();
+    nb.refresh_gauges();
+    assert_eq!(nb.metrics.under_min_isr.get(), 1);
+    // acks=1 still succeeds.
+    let prod1 = producer(
+        &lab.bootstrap(),
+        &[("acks", "1"), ("enable.idempotence", "false")],
+    );
+    let f = prod1
+        .send_result(FutureRecord::<(), _>::to("strict").payload("y"))
+        .map_err(|(e, _)| e)
+        .expect("enqueue");
+    lab.rt
+        .block_on(f)
+        .expect("future")
+        .map_err(|(e, _)| e)
+        .expect("acks=1 delivered");
+    let c = &lab.cluster().controller.metrics;
+    assert_eq!(c.leader_elections.with_label_values(&["clean"]).get(), 1);
+    assert_eq!(c.live_brokers.get(), 2);
+    assert_eq!(c.quorum_majority_up.get(), 1);
+}
+
+#[test]
+fn without_a_controller_majority_elections_wait_until_it_returns() {
+    let mut lab = Lab::start(&[]);
+    lab.create_topic("quorum", 3, 3, &[]);
+    let metrics = lab.cluster().controller.metrics.clone();
+    assert_eq!(metrics.quorum_majority_up.get(), 1);
+    // Node 2 first: node 0 (the active controller) keeps a majority with node 1.
+    lab.crash(2);
+    assert_eq!(metrics.active_controller.get(), 0);
+    // Now node 1 as well: one voter of three left, no controller.
+    lab.crash(1);
+    assert_eq!(metrics.active_controller.get(), -1);
+    assert_eq!(metrics.quorum_majority_up.get(), 0);
+    // Partition 2 (led by node 2) moved to node 0 while there was a majority;
+    // partition 1 was led by node 1: no election happened, so it has no live leader.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", lab.bootstrap())
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some("quorum"), Timeout::After(OP_TIMEOUT))
+        .expect("metadata");
+    assert_eq!(md.brokers().len(), 1);
+    let leaders: Vec<i32> = md.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.leader())
+        .collect();
+    println!("no majority: controller -1, leaders {leaders:?}");
+    assert_eq!(leaders, vec![0, -1, 0]);
+    // Node 1 returns: a majority again, a controller, and the elections it missed.
+    lab.restart(1);
+    assert_eq!(metrics.quorum_majority_up.get(), 1);
+    assert!(metrics.active_controller.get() >= 0);
+    let leaders: Vec<Option<i32>> = (0..3).map(|p| lab.leader("quorum", p)).collect();
+    println!("majority back: leaders {leaders:?}");
+    assert!(
+        leaders.iter().all(|l| matches!(l, Some(0) | Some(1))),
+        "{leaders:?}"
+    );
+}
+
+#[test]
+fn a_paused_leader_is_fenced_after_the_session_timeout_and_rejoins_when_it_thaws() {
+    let lab = Lab::start(&[
+        ("broker.session.timeout.ms", "1000"),
+        ("replica.lag.time.max.ms", "2000"),
+        ("auto.leader.rebalance.enable", "false"),
+    ]);
+    lab.create_topic("gc", 1, 3, &[("min.insync.replicas", "2")]);
+    let old = lab.leader("gc", 0).expect("leader");
+    {
+        let _rt = lab.rt.enter();
+        lab.cluster()
+            .pause(old, Duration::from_secs(3))
+            .expect("pause");
+    }
+    // Frozen but not yet fenced: still the leader on record.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.leader("gc", 0), Some(old));
+    let took = wait_until("fenced: a new leader", Duration::from_secs(5), || {
+        lab.leader("gc", 0).is_some_and(|l| l != old)
+    });
+    let new = lab.leader("gc", 0).expect("new leader");
+    println!("paused leader {old} fenced after {took:?}; new leader {new}");
+    // acks=all keeps working on the new leader.
+    let prod = producer(&lab.bootstrap(), &[("acks", "all")]);
+    for i in 0..10 {
+        let v = format!("g{i}");
+        let f = prod
+            .send_result(FutureRecord::<(), _>::to("gc").payload(&v))
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        lab.rt
+            .block_on(f)
+            .expect("future")
+            .map_err(|(e, _)| e)
+            .expect("delivered while the old leader is frozen");
+    }
+    // It thaws, registers again, follows and rejoins the ISR.
+    let took = wait_until(
+        "thawed node back in the ISR",
+        Duration::from_secs(15),
+        || lab.isr("gc", 0).contains(&old) && lab.log_ends("gc", 0).iter().all(|&(_, e)| e == 10),
+    );
+    println!(
+        "node {old} back in the ISR {took:?} later; logs {:?}",
+        lab.log_ends("gc", 0)
+    );
+    assert_eq!(lab.leader("gc", 0), Some(new));
+}
