@@ -381,3 +381,86 @@ fn run_sweep_and_compare_write_their_reports() {
         text(&out)
     );
 }
+
+/// A 3-node cluster whose broker 0 (leader of the one partition) is killed at 3 s and
+/// restarted at 6 s.
+const CLUSTER_RUN: &str = r#"
+name = "cluster-chart"
+duration = "9s"
+warmup = "1s"
+seed = 3
+
+[cluster]
+brokers = 3
+broker = { "replica.lag.time.max.ms" = 1000 }
+
+[[topics]]
+name = "pay"
+partitions = 1
+replication_factor = 3
+
+[[producers]]
+name = "p"
+topic = "pay"
+rate = 300
+config = { "acks" = "all" }
+
+[[events]]
+at = "3s"
+do = "kill-broker"
+target = "0"
+
+[[events]]
+at = "6s"
+do = "restart-broker"
+target = "0"
+"#;
+
+#[test]
+fn a_multi_node_run_draws_the_broker_and_isr_chart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let scenario = tmp.path().join("cluster.toml");
+    std::fs::write(&scenario, CLUSTER_RUN).expect("write scenario");
+    let runs = tmp.path().join("runs");
+    let runs_s = runs.display().to_string();
+    let out = kafkalab(
+        &[
+            "run",
+            scenario.to_str().expect("utf-8 path"),
+            "--metrics-listener",
+            "127.0.0.1:0",
+            "--metrics-linger",
+            "0",
+            "--no-tui",
+            "--report-dir",
+            &runs_s,
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = only_dir(&runs);
+    let svg = chart(&dir, "cluster");
+    let texts = svg_texts(&svg);
+    for want in [
+        "led by broker 0",
+        "led by broker 1",
+        "led by broker 2",
+        "under-replicated",
+        "offline",
+        "kill-broker 0",
+    ] {
+        assert!(texts.iter().any(|x| x == want), "{want} not in {texts:?}");
+    }
+    // The leader died: leadership moved and the partition was under-replicated.
+    let guide = texts
+        .iter()
+        .find(|t| t.contains("leadership move"))
+        .expect("reading guide");
+    assert!(!guide.starts_with("0 leadership"), "{guide}");
+    assert!(guide.contains("under-replicated"), "{guide}");
+    let html = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+    assert!(
+        html.contains("brokers and ISR"),
+        "the page carries the chart"
+    );
+}
