@@ -119,6 +119,23 @@ impl Lab {
     }
 
     /// Log end offsets of a partition on every running node.
+    /// Produces `n` records `{prefix}{i}` with acks=all, each awaited: panics on a failure.
+    fn produce_acked(&self, topic: &str, prefix: &str, n: usize) {
+        let prod = producer(&self.bootstrap(), &[("acks", "all")]);
+        for i in 0..n {
+            let v = format!("{prefix}{i}");
+            let f = prod
+                .send_result(FutureRecord::<(), _>::to(topic).payload(&v))
+                .map_err(|(e, _)| e)
+                .expect("enqueue");
+            self.rt
+                .block_on(f)
+                .expect("future")
+                .map_err(|(e, _)| e)
+                .unwrap_or_else(|e| panic!("{topic}: {v} not delivered: {e}"));
+        }
+    }
+
     fn log_ends(&self, topic: &str, p: i32) -> Vec<(i32, i64)> {
         self.cluster()
             .node_ids()
@@ -461,19 +478,7 @@ fn a_stopped_follower_leaves_the_isr_after_the_lag_time_and_rejoins() {
     println!("follower {follower} left the ISR after {took:?} (replica.lag.time.max.ms=2000)");
     assert!(took >= Duration::from_millis(1500), "{took:?}");
     // acks=all still works with two in sync (min.insync.replicas=1).
-    let prod = producer(&lab.bootstrap(), &[("acks", "all")]);
-    for i in 0..20 {
-        let v = format!("x{i}");
-        let f = prod
-            .send_result(FutureRecord::<(), _>::to("lag").payload(&v))
-            .map_err(|(e, _)| e)
-            .expect("enqueue");
-        lab.rt
-            .block_on(f)
-            .expect("future")
-            .map_err(|(e, _)| e)
-            .expect("delivered");
-    }
+    lab.produce_acked("lag", "x", 20);
     let lb = lab.cluster().broker(leader).expect("leader broker").clone();
     lb.refresh_gauges();
     assert_eq!(lb.metrics.under_replicated.get(), 1);
@@ -633,19 +638,8 @@ fn a_paused_leader_is_fenced_after_the_session_timeout_and_rejoins_when_it_thaws
     let new = lab.leader("gc", 0).expect("new leader");
     println!("paused leader {old} fenced after {took:?}; new leader {new}");
     // acks=all keeps working on the new leader.
-    let prod = producer(&lab.bootstrap(), &[("acks", "all")]);
-    for i in 0..10 {
-        let v = format!("g{i}");
-        let f = prod
-            .send_result(FutureRecord::<(), _>::to("gc").payload(&v))
-            .map_err(|(e, _)| e)
-            .expect("enqueue");
-        lab.rt
-            .block_on(f)
-            .expect("future")
-            .map_err(|(e, _)| e)
-            .expect("delivered while the old leader is frozen");
-    }
+    // (Delivered while the old leader is frozen.)
+    lab.produce_acked("gc", "g", 10);
     // It thaws, registers again, follows and rejoins the ISR.
     let took = wait_until(
         "thawed node back in the ISR",

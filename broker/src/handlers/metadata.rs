@@ -43,14 +43,7 @@ pub async fn handle(broker: &Broker, h: &RequestHeader, req: MetadataRequest) ->
             };
             let entry = match topic {
                 Ok(t) => describe(&t, node),
-                Err(code) => {
-                    broker.metrics.error("Metadata", code);
-                    MetadataResponseTopic::default()
-                        .with_error_code(code)
-                        .with_name(wanted.name.clone())
-                        .with_topic_id(wanted.topic_id)
-                        .with_topic_authorized_operations(i32::MIN)
-                }
+                Err(code) => unknown_topic(broker, code, wanted),
             };
             topics.push(entry);
         }
@@ -125,7 +118,7 @@ mod cluster {
         BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName,
     };
 
-    use super::s;
+    use super::{s, unknown_topic};
     use crate::broker::Broker;
     use crate::cluster::controller::Controller;
     use crate::cluster::metadata::{ClusterMetadata, TopicMeta};
@@ -183,14 +176,7 @@ mod cluster {
                     };
                     topics.push(match found {
                         Ok(t) => describe(m, t),
-                        Err(code) => {
-                            broker.metrics.error("Metadata", code);
-                            MetadataResponseTopic::default()
-                                .with_error_code(code)
-                                .with_name(wanted.name.clone())
-                                .with_topic_id(wanted.topic_id)
-                                .with_topic_authorized_operations(i32::MIN)
-                        }
+                        Err(code) => unknown_topic(broker, code, wanted),
                     });
                 }
             }
@@ -250,4 +236,18 @@ mod cluster {
             .with_partitions(partitions)
             .with_topic_authorized_operations(i32::MIN)
     }
+}
+
+/// The answer for a requested topic that cannot be described (counted as an error).
+fn unknown_topic(
+    broker: &Broker,
+    code: i16,
+    wanted: &kafka_protocol::messages::metadata_request::MetadataRequestTopic,
+) -> MetadataResponseTopic {
+    broker.metrics.error("Metadata", code);
+    MetadataResponseTopic::default()
+        .with_error_code(code)
+        .with_name(wanted.name.clone())
+        .with_topic_id(wanted.topic_id)
+        .with_topic_authorized_operations(i32::MIN)
 }
