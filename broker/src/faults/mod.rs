@@ -148,6 +148,12 @@ impl Faults {
         self.bump();
     }
 
+    /// [`Faults::view`] as JSON.
+    pub fn view_json(&self) -> String {
+        serde_json::to_string_pretty(&self.view())
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
     pub fn view(&self) -> FaultsView {
         let links = self.links.read();
         FaultsView {
