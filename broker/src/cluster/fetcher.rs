@@ -94,10 +94,14 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
                 conn = Some(stream);
                 faults.pass(them, me).await;
                 let (progress, batches) = apply(&broker, leader, &parts, resp);
-                // A slowed disk (injected fault): each appended batch takes longer.
-                let slow = broker.disk_latency();
-                if batches > 0 && !slow.is_zero() {
-                    tokio::time::sleep(slow * batches).await;
+                // A slowed disk (injected fault): each appended batch takes longer
+                // (re-read per batch, so a fault that ends stops costing at once).
+                for _ in 0..batches {
+                    let slow = broker.disk_latency();
+                    if slow.is_zero() {
+                        break;
+                    }
+                    tokio::time::sleep(slow).await;
                 }
                 if !progress {
                     tokio::time::sleep(RETRY).await;

@@ -347,7 +347,8 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         }
     }
 
-    let measured = outcome::measure(
+    let cluster_samples = cluster_watch.finish();
+    let mut measured = outcome::measure(
         scenario,
         &stats,
         &series,
@@ -355,6 +356,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         measured_s,
         after_warmup,
     );
+    outcome::measure_cluster(&mut measured, &cluster_samples);
     let mut report = Report::new(scenario.name.clone(), opts.seed, opts.started_at.clone());
     report.duration_s = measured_s;
     report.settings = settings;
@@ -379,7 +381,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         .map(|(k, v)| (k.to_string(), *v))
         .collect();
     report.ownership = stats.ownership.lock().intervals(stats.now_ns());
-    report.cluster = cluster_watch.finish();
+    report.cluster = cluster_samples;
     let report_dir = opts
         .report_root
         .join(format!("{}-{}", scenario.name, opts.stamp));
