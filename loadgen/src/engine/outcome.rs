@@ -132,7 +132,11 @@ pub fn measure_cluster(m: &mut Measured, samples: &[crate::measure::ClusterSampl
     if samples.is_empty() {
         return;
     }
-    let max_urp = samples.iter().map(|s| s.under_replicated).max().unwrap_or(0);
+    let max_urp = samples
+        .iter()
+        .map(|s| s.under_replicated)
+        .max()
+        .unwrap_or(0);
     let moves: u32 = samples.iter().map(|s| s.leader_changes).sum();
     m.0.insert("max_under_replicated", f64::from(max_urp));
     m.0.insert("leader_changes", f64::from(moves));
