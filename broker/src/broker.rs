@@ -183,6 +183,18 @@ impl Broker {
         self.cluster.as_ref()
     }
 
+    /// The injected faults of this node's cluster (none for a single broker).
+    pub fn faults(&self) -> Option<&Arc<crate::faults::Faults>> {
+        self.cluster.as_ref().map(|c| &c.faults)
+    }
+
+    /// Extra latency of one append on this node's (slowed) disk.
+    pub fn disk_latency(&self) -> std::time::Duration {
+        self.faults()
+            .map(|f| f.disk_latency(self.node_id()))
+            .unwrap_or_default()
+    }
+
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
     }

@@ -1,5 +1,7 @@
 //! A minimal HTTP/1.1 endpoint serving `GET /metrics` in the Prometheus text format.
 //! Gauges that mirror log state are refreshed at scrape time, so they never drift.
+//! With a [`Control`] hook it also serves the fault control endpoint (`/faults...`,
+//! see [`crate::faults::control`]).
 
 use std::sync::Arc;
 
@@ -16,6 +18,13 @@ pub type Refresh = Arc<dyn Fn() + Send + Sync>;
 /// registries change when a node restarts).
 pub type Gather = Arc<dyn Fn() -> Vec<MetricFamily> + Send + Sync>;
 
+/// A control request's answer: (HTTP status code, JSON or text body).
+pub type ControlFuture = std::pin::Pin<Box<dyn std::future::Future<Output = (u16, String)> + Send>>;
+
+/// Handles `/faults...` requests: called with the method and the target (path and
+/// query).
+pub type Control = Arc<dyn Fn(&str, &str) -> ControlFuture + Send + Sync>;
+
 const MAX_REQUEST: usize = 16 * 1024;
 
 pub async fn serve(
@@ -24,15 +33,17 @@ pub async fn serve(
     refresh: Refresh,
     shutdown: watch::Receiver<bool>,
 ) {
-    serve_with(listener, registries, refresh, None, shutdown).await
+    serve_with(listener, registries, refresh, None, None, shutdown).await
 }
 
-/// [`serve`] plus the families `extra` gathers at each scrape.
+/// [`serve`] plus the families `extra` gathers at each scrape, and `control` for the
+/// fault endpoint.
 pub async fn serve_with(
     listener: TcpListener,
     registries: Vec<Registry>,
     refresh: Refresh,
     extra: Option<Gather>,
+    control: Option<Control>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let registries = Arc::new(registries);
@@ -43,8 +54,9 @@ pub async fn serve_with(
                 let registries = registries.clone();
                 let refresh = refresh.clone();
                 let extra = extra.clone();
+                let control = control.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = respond(stream, &registries, &refresh, extra.as_ref()).await {
+                    if let Err(e) = respond(stream, &registries, &refresh, extra.as_ref(), control.as_ref()).await {
                         tracing::debug!("metrics request failed: {e}");
                     }
                 });
@@ -59,6 +71,7 @@ async fn respond(
     registries: &[Registry],
     refresh: &Refresh,
     extra: Option<&Gather>,
+    control: Option<&Control>,
 ) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -70,8 +83,28 @@ async fn respond(
         buf.extend_from_slice(&chunk[..n]);
     }
     let line = String::from_utf8_lossy(&buf);
-    let path = line.split_whitespace().nth(1).unwrap_or("");
-    let (status, content_type, body) = if path == "/metrics" || path.starts_with("/metrics?") {
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("").to_string();
+    let path = words.next().unwrap_or("").to_string();
+    let path = path.as_str();
+    let faults_path =
+        path == "/faults" || path.starts_with("/faults/") || path.starts_with("/faults?");
+    let (status, content_type, body) = if let (true, Some(control)) = (faults_path, control) {
+        let (code, body) = control(&method, path).await;
+        let status = match code {
+            200 => "200 OK",
+            404 => "404 Not Found",
+            405 => "405 Method Not Allowed",
+            409 => "409 Conflict",
+            _ => "400 Bad Request",
+        };
+        let kind = if body.starts_with('{') {
+            "application/json"
+        } else {
+            "text/plain"
+        };
+        (status, kind.to_string(), body.into_bytes())
+    } else if path == "/metrics" || path.starts_with("/metrics?") {
         refresh();
         let gathered = registries
             .iter()

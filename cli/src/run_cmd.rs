@@ -6,10 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
+use std::time::Duration;
+
 use kafkalab_broker::clock::SystemClock;
+use kafkalab_broker::faults::control::{self, FaultCommand};
+use kafkalab_broker::faults::Node;
 use kafkalab_broker::BrokerConfig;
 use kafkalab_loadgen::engine::{self, RunOptions};
-use kafkalab_loadgen::scenario;
+use kafkalab_loadgen::scenario::{self, LinkEnd};
 
 mod sweep;
 
@@ -168,10 +172,14 @@ async fn run(
     };
     if let Ok(a) = listener.local_addr() {
         println!("metrics: http://{a}/metrics");
+        if matches!(embedded, Some(Embedded::Cluster(_))) {
+            println!("fault control: http://{a}/faults");
+        }
     }
     let mut registries = vec![registry.clone()];
     let mut extra: Option<kafkalab_broker::http::Gather> = None;
     let mut faults: Option<Arc<dyn engine::BrokerFaults>> = None;
+    let mut control = None;
     let refresh: kafkalab_broker::http::Refresh = match &embedded {
         Some(Embedded::Single(b)) => {
             registries.push(b.broker.registry.clone());
@@ -182,12 +190,13 @@ async fn run(
             let metrics = c.metrics.clone();
             extra = Some(Arc::new(move || metrics.gather()));
             faults = Some(c.clone());
+            control = Some(c.control());
             Arc::new(|| {})
         }
         None => Arc::new(|| {}),
     };
     let metrics_task = tokio::spawn(kafkalab_broker::http::serve_with(
-        listener, registries, refresh, extra, metrics_rx,
+        listener, registries, refresh, extra, control, metrics_rx,
     ));
     let (view_hooks, view) = start_view(args)?.unzip();
     let outcome = engine::run(
@@ -281,29 +290,41 @@ enum Embedded {
     Cluster(Arc<ClusterFaults>),
 }
 
-/// The embedded cluster, owned by a task that carries out the scenario's broker
-/// faults in order (kill and restart are async; the engine only sends them).
+/// The embedded cluster, owned by a task that carries out fault commands in order
+/// (the scenario's events and the control endpoint's requests; kill and restart are
+/// async, the engine only sends them).
 struct ClusterFaults {
-    tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<engine::BrokerFault>>>,
+    tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<kafkalab_broker::Cluster>>>,
     metrics: kafkalab_broker::cluster::ClusterMetrics,
+    faults: Arc<kafkalab_broker::faults::Faults>,
     nodes: Vec<i32>,
 }
 
+/// A command and where its result goes (the control endpoint waits for it).
+type Job = (
+    FaultCommand,
+    Option<tokio::sync::oneshot::Sender<Result<String, String>>>,
+);
+
 impl ClusterFaults {
     fn start(mut cluster: kafkalab_broker::Cluster) -> Arc<ClusterFaults> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<engine::BrokerFault>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
         let metrics = cluster.metrics();
         let nodes = cluster.node_ids();
+        let faults = cluster.faults().clone();
         let task = tokio::spawn(async move {
-            while let Some(fault) = rx.recv().await {
-                let result = match fault {
-                    engine::BrokerFault::Kill { node } => cluster.crash(node).await,
-                    engine::BrokerFault::Restart { node } => cluster.restart(node).await,
-                    engine::BrokerFault::Pause { node, duration } => cluster.pause(node, duration),
-                };
-                if let Err(e) = result {
-                    tracing::warn!("{fault:?}: {e}");
+            while let Some((cmd, reply)) = rx.recv().await {
+                let result = cluster
+                    .execute(cmd.clone())
+                    .await
+                    .map(|_| format!("{cmd:?} applied"))
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::warn!("{cmd:?}: {e}");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
                 }
             }
             cluster
@@ -312,7 +333,67 @@ impl ClusterFaults {
             tx: std::sync::Mutex::new(Some(tx)),
             task: std::sync::Mutex::new(Some(task)),
             metrics,
+            faults,
             nodes,
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<(), String> {
+        let sent = self
+            .tx
+            .lock()
+            .ok()
+            .and_then(|tx| tx.as_ref().map(|tx| tx.send(job).is_ok()));
+        match sent {
+            Some(true) => Ok(()),
+            _ => Err("the embedded cluster has stopped".to_string()),
+        }
+    }
+
+    /// Sends `cmd` now and, after `undo.0`, `undo.1`.
+    fn send_for(
+        &self,
+        cmd: FaultCommand,
+        undo: Option<(Duration, FaultCommand)>,
+    ) -> Result<(), String> {
+        self.send((cmd, None))?;
+        if let Some((after, undo)) = undo {
+            let tx = self.tx.lock().ok().and_then(|tx| tx.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                if let Some(tx) = tx {
+                    let _ = tx.send((undo, None));
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// The control endpoint (`/faults...` on the run's metrics listener).
+    fn control(self: &Arc<Self>) -> kafkalab_broker::http::Control {
+        let me = self.clone();
+        Arc::new(move |method: &str, target: &str| {
+            let me = me.clone();
+            let parsed = control::parse(method, target);
+            Box::pin(async move {
+                match parsed {
+                    Ok(control::ControlRequest::Show) => (200, me.faults.view_json()),
+                    Ok(control::ControlRequest::Apply(cmd)) => {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        if let Err(e) = me.send((cmd, Some(tx))) {
+                            return (409, format!("{e}\n"));
+                        }
+                        match rx.await {
+                            Ok(Ok(_)) => (200, me.faults.view_json()),
+                            Ok(Err(e)) => (409, format!("{e}\n")),
+                            Err(_) => (409, "the embedded cluster has stopped\n".to_string()),
+                        }
+                    }
+                    Err(e @ control::ControlError::NotFound(_)) => (404, format!("{e}\n")),
+                    Err(e @ control::ControlError::NeedsPost(_)) => (405, format!("{e}\n")),
+                    Err(e) => (400, format!("{e}\n")),
+                }
+            })
         })
     }
 
@@ -330,27 +411,99 @@ impl ClusterFaults {
     }
 }
 
+fn link_node(end: LinkEnd) -> Node {
+    match end {
+        LinkEnd::Broker(id) => Node::Broker(id as i32),
+        LinkEnd::Clients => Node::Clients,
+    }
+}
+
+/// The cluster command for a scenario's fault, and what undoes it after its `for`.
+fn commands(fault: &engine::BrokerFault) -> (FaultCommand, Option<(Duration, FaultCommand)>) {
+    use engine::BrokerFault as F;
+    match fault {
+        F::Kill { node } => (FaultCommand::Crash { node: *node }, None),
+        F::Restart { node } => (FaultCommand::Restart { node: *node }, None),
+        F::Pause { node, duration } => (
+            FaultCommand::Pause {
+                node: *node,
+                duration: *duration,
+            },
+            None,
+        ),
+        F::Link {
+            from,
+            to,
+            latency,
+            loss,
+            duration,
+        } => {
+            let (from, to) = (link_node(*from), link_node(*to));
+            let set = FaultCommand::Link {
+                from,
+                to,
+                latency: *latency,
+                loss: *loss,
+                blocked: None,
+            };
+            let undo = FaultCommand::Link {
+                from,
+                to,
+                latency: latency.map(|_| Duration::ZERO),
+                loss: loss.map(|_| 0.0),
+                blocked: None,
+            };
+            (set, duration.map(|d| (d, undo)))
+        }
+        F::Partition { groups, duration } => (
+            FaultCommand::Partition(
+                groups
+                    .iter()
+                    .map(|g| g.iter().copied().map(link_node).collect())
+                    .collect(),
+            ),
+            duration.map(|d| (d, FaultCommand::Partition(Vec::new()))),
+        ),
+        F::Heal => (FaultCommand::Heal, None),
+        F::SlowDisk {
+            node,
+            latency,
+            duration,
+        } => (
+            FaultCommand::SlowDisk {
+                node: *node,
+                latency: *latency,
+            },
+            duration.map(|d| {
+                (
+                    d,
+                    FaultCommand::SlowDisk {
+                        node: *node,
+                        latency: Duration::ZERO,
+                    },
+                )
+            }),
+        ),
+    }
+}
+
 impl engine::BrokerFaults for ClusterFaults {
     fn inject(&self, fault: engine::BrokerFault) -> Result<String, String> {
-        let node = match fault {
+        let node = match &fault {
             engine::BrokerFault::Kill { node }
             | engine::BrokerFault::Restart { node }
-            | engine::BrokerFault::Pause { node, .. } => node,
+            | engine::BrokerFault::Pause { node, .. }
+            | engine::BrokerFault::SlowDisk { node, .. } => Some(*node),
+            _ => None,
         };
-        if !self.nodes.contains(&node) {
+        if let Some(node) = node.filter(|n| !self.nodes.contains(n)) {
             return Err(format!(
                 "no broker {node} in the embedded cluster (nodes {:?})",
                 self.nodes
             ));
         }
-        let sent = self
-            .tx
-            .lock()
-            .ok()
-            .and_then(|tx| tx.as_ref().map(|tx| tx.send(fault).is_ok()));
-        match sent {
-            Some(true) => Ok(format!("{fault:?} sent to the embedded cluster")),
-            _ => Err("the embedded cluster has stopped".to_string()),
-        }
+        let (cmd, undo) = commands(&fault);
+        self.send_for(cmd, undo)?;
+        Ok(format!("{fault:?} sent to the embedded cluster"))
     }
 }

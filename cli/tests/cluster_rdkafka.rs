@@ -1,6 +1,7 @@
 //! A 3-node in-process cluster (`kafkalab_broker::Cluster`) driven by a real client
 //! (the `rdkafka` crate, librdkafka): metadata, acks=all, leader crash with an
-//! idempotent producer, ISR shrink and expand, min.insync.replicas.
+//! idempotent producer, ISR shrink and expand, min.insync.replicas; injected link
+//! latency, network partitions and slow disks.
 //!
 //! The cluster runs on its own tokio runtime (2 workers); the test thread uses
 //! librdkafka's blocking calls. Every wait is bounded.
@@ -12,6 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafkalab_broker::clock::SystemClock;
+use kafkalab_broker::faults::control::FaultCommand;
+use kafkalab_broker::faults::Node;
 use kafkalab_broker::{BrokerConfig, Cluster};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -78,6 +81,11 @@ impl Lab {
     fn restart(&mut self, id: i32) {
         let c = self.cluster.as_mut().expect("running");
         self.rt.block_on(c.restart(id)).expect("restart");
+    }
+
+    fn fault(&mut self, cmd: FaultCommand) {
+        let c = self.cluster.as_mut().expect("running");
+        self.rt.block_on(c.execute(cmd)).expect("fault applied");
     }
 
     fn leader(&self, topic: &str, p: i32) -> Option<i32> {
@@ -651,4 +659,238 @@ fn a_paused_leader_is_fenced_after_the_session_timeout_and_rejoins_when_it_thaws
         lab.log_ends("gc", 0)
     );
     assert_eq!(lab.leader("gc", 0), Some(new));
+}
+
+/// Sends `n` records one at a time with acks=all; the median time to acknowledge.
+fn median_ack(lab: &Lab, prod: &FutureProducer, topic: &str, n: usize) -> Duration {
+    let mut took = Vec::with_capacity(n);
+    for i in 0..n {
+        let v = format!("m{i}");
+        let start = Instant::now();
+        let f = prod
+            .send_result(FutureRecord::<(), _>::to(topic).payload(&v))
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        lab.rt
+            .block_on(f)
+            .expect("future")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+        took.push(start.elapsed());
+    }
+    took.sort();
+    took[n / 2]
+}
+
+#[test]
+fn latency_on_a_follower_link_delays_acks_all_by_about_that_much() {
+    let mut lab = Lab::start(&[("auto.leader.rebalance.enable", "false")]);
+    lab.create_topic("slowlink", 1, 3, &[]);
+    let leader = lab.leader("slowlink", 0).expect("leader");
+    let follower = lab
+        .cluster()
+        .node_ids()
+        .into_iter()
+        .find(|&i| i != leader)
+        .expect("a follower");
+    let prod = producer(&lab.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]);
+    median_ack(&lab, &prod, "slowlink", 5); // connections and metadata warm
+    let base = median_ack(&lab, &prod, "slowlink", 15);
+    let added = Duration::from_millis(300);
+    lab.fault(FaultCommand::Link {
+        from: Node::Broker(follower),
+        to: Node::Broker(leader),
+        latency: Some(added),
+        loss: None,
+        blocked: None,
+    });
+    let slow = median_ack(&lab, &prod, "slowlink", 15);
+    println!("acks=all median: {base:?} clear, {slow:?} with +{added:?} on {follower} -> {leader}");
+    // The follower's next fetch (the one that moves the high watermark) arrives
+    // `added` late; one already in flight may cost up to another `added`.
+    let extra = slow.saturating_sub(base);
+    assert!(
+        extra >= added * 2 / 3 && extra <= added * 3,
+        "extra {extra:?} for +{added:?}"
+    );
+    lab.fault(FaultCommand::ClearLink {
+        from: Node::Broker(follower),
+        to: Node::Broker(leader),
+    });
+    let after = median_ack(&lab, &prod, "slowlink", 15);
+    println!("acks=all median after clearing: {after:?}");
+    assert!(after < base + added / 2, "{after:?}");
+}
+
+#[test]
+fn a_partition_isolating_the_leader_elects_on_the_majority_side() {
+    let mut lab = Lab::start(&[
+        ("broker.session.timeout.ms", "1500"),
+        ("replica.lag.time.max.ms", "1000"),
+        ("auto.leader.rebalance.enable", "false"),
+    ]);
+    lab.create_topic("split", 1, 3, &[("min.insync.replicas", "2")]);
+    let prod = producer(
+        &lab.bootstrap(),
+        &[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            ("request.timeout.ms", "3000"),
+        ],
+    );
+    median_ack(&lab, &prod, "split", 5);
+    let old = lab.leader("split", 0).expect("leader");
+    let others: BTreeSet<Node> = lab
+        .cluster()
+        .node_ids()
+        .into_iter()
+        .filter(|&i| i != old)
+        .map(Node::Broker)
+        .collect();
+    let hw_before = {
+        let b = lab.cluster().broker(old).expect("old leader").clone();
+        let p = b
+            .topics
+            .get("split")
+            .and_then(|t| t.partition(0))
+            .expect("p");
+        p.high_watermark()
+    };
+    lab.fault(FaultCommand::Partition(vec![
+        [Node::Broker(old)].into(),
+        others.clone(),
+    ]));
+    // A record sent now goes to the isolated leader: its followers cannot fetch it.
+    let f = prod
+        .send_result(FutureRecord::<(), _>::to("split").payload("during"))
+        .map_err(|(e, _)| e)
+        .expect("enqueue");
+    let took = wait_until(
+        "a leader on the majority side",
+        Duration::from_secs(10),
+        || lab.leader("split", 0).is_some_and(|l| l != old),
+    );
+    let new = lab.leader("split", 0).expect("new leader");
+    println!("partition [[{old}], {others:?}]: leader {new} elected after {took:?}");
+    assert!(others.contains(&Node::Broker(new)));
+    // The isolated node still thinks it leads, but its high watermark cannot move:
+    // acks=all cannot complete there.
+    let b = lab.cluster().broker(old).expect("old leader").clone();
+    let p = b
+        .topics
+        .get("split")
+        .and_then(|t| t.partition(0))
+        .expect("p");
+    let (_, leo) = p.offsets();
+    println!(
+        "isolated node {old}: log end {leo}, high watermark {} (was {hw_before})",
+        p.high_watermark()
+    );
+    assert_eq!(
+        p.high_watermark(),
+        hw_before,
+        "no commit on the minority side"
+    );
+    // The producer's retry lands on the new leader (idempotent: once).
+    lab.rt
+        .block_on(f)
+        .expect("future")
+        .map_err(|(e, _)| e)
+        .expect("delivered through the new leader");
+    let m = lab.cluster().controller.metrics.clone();
+    assert!(m.active_controller.get() >= 0);
+    assert_ne!(m.active_controller.get(), i64::from(old));
+    median_ack(&lab, &prod, "split", 5);
+    lab.fault(FaultCommand::Heal);
+    // The old leader rejoins as a follower, truncates what it alone had, catches up.
+    let took = wait_until(
+        "healed node back in the ISR",
+        Duration::from_secs(20),
+        || {
+            lab.isr("split", 0).contains(&old) && {
+                let ends = lab.log_ends("split", 0);
+                ends.len() == 3 && ends.iter().all(|&(_, e)| e == ends[0].1)
+            }
+        },
+    );
+    println!(
+        "healed: node {old} in sync {took:?} later, logs {:?}",
+        lab.log_ends("split", 0)
+    );
+    assert_eq!(lab.leader("split", 0), Some(new));
+    let reference = lab.log_bytes(new, "split", 0);
+    assert_eq!(lab.log_bytes(old, "split", 0), reference, "identical logs");
+    let values = consume_all(&lab.bootstrap(), "split", 0, 11);
+    assert_eq!(
+        values.iter().filter(|v| *v == "during").count(),
+        1,
+        "{values:?}"
+    );
+}
+
+#[test]
+fn a_slow_disk_makes_a_follower_leave_the_isr_and_return() {
+    let mut lab = Lab::start(&[
+        ("replica.lag.time.max.ms", "1500"),
+        ("auto.leader.rebalance.enable", "false"),
+    ]);
+    lab.create_topic("disk", 1, 3, &[]);
+    let leader = lab.leader("disk", 0).expect("leader");
+    let follower = lab
+        .cluster()
+        .node_ids()
+        .into_iter()
+        .find(|&i| i != leader)
+        .expect("a follower");
+    let prod = producer(&lab.bootstrap(), &[("acks", "1"), ("linger.ms", "0")]);
+    let mut pending = Vec::new();
+    let mut send = |n: usize| {
+        for i in 0..n {
+            let v = format!("d{i}");
+            pending.push(
+                prod.send_result(FutureRecord::<(), _>::to("disk").payload(&v))
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue"),
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    send(10);
+    assert!(lab.isr("disk", 0).contains(&follower));
+    lab.fault(FaultCommand::SlowDisk {
+        node: follower,
+        latency: Duration::from_millis(400),
+    });
+    let start = Instant::now();
+    while lab.isr("disk", 0).contains(&follower) {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "never left the ISR"
+        );
+        send(5);
+    }
+    let left = start.elapsed();
+    let ends = lab.log_ends("disk", 0);
+    println!(
+        "slow disk (+400 ms per batch) on {follower}: left the ISR after {left:?}; logs {ends:?}"
+    );
+    assert!(left >= Duration::from_millis(1000), "{left:?}");
+    lab.fault(FaultCommand::SlowDisk {
+        node: follower,
+        latency: Duration::ZERO,
+    });
+    let took = wait_until("follower back in the ISR", Duration::from_secs(20), || {
+        lab.isr("disk", 0).contains(&follower)
+    });
+    println!("disk back to normal: follower {follower} rejoined {took:?} later");
+    for f in pending {
+        lab.rt
+            .block_on(f)
+            .expect("future")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+    let leader_broker = lab.cluster().broker(leader).expect("leader").clone();
+    assert!(leader_broker.metrics.isr_shrinks.get() >= 1);
+    assert!(leader_broker.metrics.isr_expands.get() >= 1);
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, TopicMeta};
 use crate::config::{BrokerConfig, TopicConfig};
+use crate::faults::Faults;
 use crate::group::offsets::Committed;
 use crate::metrics::help;
 use crate::replication::election::Election;
@@ -78,6 +79,8 @@ pub struct Controller {
     /// replicated `__consumer_offsets` topic: a group keeps its positions when its
     /// coordinator node changes (each node still keeps its own durable copy).
     offsets: parking_lot::Mutex<HashMap<String, GroupOffsets>>,
+    /// Injected network and disk faults, shared by every node.
+    pub faults: Arc<Faults>,
 }
 
 impl Controller {
@@ -101,6 +104,7 @@ impl Controller {
             next_producer_id: AtomicI64::new(0),
             last_rebalance_ms: AtomicI64::new(i64::MIN),
             offsets: parking_lot::Mutex::default(),
+            faults: Arc::new(Faults::new(0)),
         }))
     }
 
@@ -274,6 +278,34 @@ impl Controller {
         let changes = self.write(|m| m.rebalance_preferred(pct));
         self.count(&changes);
         changes
+    }
+
+    /// The network changed: re-reads which node pairs can talk from the link rules.
+    /// Returns whether the controller's view changed.
+    pub fn refresh_links(&self) -> bool {
+        let ids: Vec<BrokerId> = self.read(|m| m.quorum.voters().to_vec());
+        let links = self.faults.links();
+        let mut cut = std::collections::BTreeSet::new();
+        for (i, &a) in ids.iter().enumerate() {
+            for &b in &ids[i + 1..] {
+                if !links.reachable(a, b) {
+                    cut.insert((a.min(b), a.max(b)));
+                }
+            }
+        }
+        if self.read(|m| m.cut == cut) {
+            return false;
+        }
+        let unclean = self.unclean_fn();
+        let changes = self.write(|m| m.set_cut(cut, &unclean));
+        self.count(&changes);
+        true
+    }
+
+    /// Whether node `id` reaches the active controller: only then does it see metadata
+    /// changes and may it change an ISR.
+    pub fn reaches_controller(&self, id: BrokerId) -> bool {
+        self.read(|m| m.reaches_controller(id))
     }
 
     pub fn has_controller(&self) -> bool {

@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use super::controller::Controller;
 use super::replica::Role;
 use crate::broker::Broker;
+use crate::faults::Node;
 use crate::partition::Partition;
 use crate::protocol::errors;
 use crate::record_batch;
@@ -78,6 +79,11 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
                 }
             },
         };
+        // Injected link faults: the request crosses follower → leader, the answer
+        // leader → follower; a blocked link stalls the fetch (the connection stays).
+        let faults = controller.faults.clone();
+        let (me, them) = (Node::Broker(broker.node_id()), Node::Broker(leader));
+        faults.pass(me, them).await;
         correlation = correlation.wrapping_add(1);
         let req = request(&broker, &parts);
         let wait =
@@ -86,7 +92,18 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
         match round_trip(&mut stream, &req, correlation, broker.node_id(), wait).await {
             Ok(resp) => {
                 conn = Some(stream);
-                if !apply(&broker, leader, &parts, resp) {
+                faults.pass(them, me).await;
+                let (progress, batches) = apply(&broker, leader, &parts, resp);
+                // A slowed disk (injected fault): each appended batch takes longer
+                // (re-read per batch, so a fault that ends stops costing at once).
+                for _ in 0..batches {
+                    let slow = broker.disk_latency();
+                    if slow.is_zero() {
+                        break;
+                    }
+                    tokio::time::sleep(slow).await;
+                }
+                if !progress {
                     tokio::time::sleep(RETRY).await;
                 }
             }
@@ -198,11 +215,17 @@ async fn round_trip(
     Ok(resp)
 }
 
-/// Appends what the leader returned. Returns false when nothing made progress (so the
-/// caller backs off instead of spinning on errors).
-fn apply(broker: &Broker, leader: NodeId, parts: &[Arc<Partition>], resp: FetchResponse) -> bool {
+/// Appends what the leader returned. Returns whether anything made progress (if not,
+/// the caller backs off instead of spinning on errors) and how many batches it appended.
+fn apply(
+    broker: &Broker,
+    leader: NodeId,
+    parts: &[Arc<Partition>],
+    resp: FetchResponse,
+) -> (bool, u32) {
     let now = broker.clock.now_ms();
     let mut progress = false;
+    let mut batches = 0u32;
     for t in resp.responses {
         for pd in t.partitions {
             let Some(p) = parts
@@ -240,7 +263,7 @@ fn apply(broker: &Broker, leader: NodeId, parts: &[Arc<Partition>], resp: FetchR
                 for item in record_batch::batches(records) {
                     match item {
                         Ok((h, bytes)) => match p.append_replica(bytes, &h, now) {
-                            Ok(_) => {}
+                            Ok(_) => batches += 1,
                             Err(e) => {
                                 tracing::error!(node = broker.node_id(), topic = %p.topic, partition = p.index, "replica append failed: {e}");
                                 break;
@@ -257,5 +280,5 @@ fn apply(broker: &Broker, leader: NodeId, parts: &[Arc<Partition>], resp: FetchR
             p.replica.lock().on_leader_high_watermark(pd.high_watermark);
         }
     }
-    progress
+    (progress, batches)
 }

@@ -44,7 +44,11 @@ pub async fn run(
         }
         let version = *changes.borrow_and_update();
         controller.maybe_rebalance(broker.node_id(), broker.clock.now_ms());
-        reconcile(&broker, &controller);
+        // Cut off from the active controller by a network fault, a node hears of no
+        // metadata change (it keeps its roles, as an isolated Kafka broker does).
+        if !controller.has_controller() || controller.reaches_controller(broker.node_id()) {
+            reconcile(&broker, &controller);
+        }
         if seen != Some(version) {
             seen = Some(version);
             // Roles may have changed: parked produces and fetches re-check theirs.
@@ -184,7 +188,9 @@ fn leaders_followed(broker: &Broker) -> BTreeSet<BrokerId> {
 /// active controller: a shrink could not be committed, and a high watermark advanced
 /// on an ISR the controller does not know would be unsafe.
 fn check_lag(broker: &Broker, controller: &Controller) {
-    if !controller.has_controller() {
+    // Nor when a network fault keeps this node from the controller (AlterPartition
+    // cannot get through), so an isolated leader's acks=all stall.
+    if !controller.reaches_controller(broker.node_id()) {
         return;
     }
     let now = broker.clock.now_ms();
@@ -227,7 +233,10 @@ pub fn apply_isr_changes(broker: &Broker, p: &Partition, changes: &[IsrChange]) 
             let r = p.replica.lock();
             r.isr().map(|isr| (isr.isr().to_vec(), r.leader_epoch()))
         };
-        if let (Some(c), Some((isr, epoch))) = (broker.cluster(), proposal) {
+        let reachable = broker
+            .cluster()
+            .is_some_and(|c| c.reaches_controller(broker.node_id()));
+        if let (Some(c), Some((isr, epoch)), true) = (broker.cluster(), proposal, reachable) {
             if let Err(e) = c.alter_isr(&p.topic, p.index, broker.node_id(), epoch, &isr) {
                 tracing::warn!(node = broker.node_id(), topic = %p.topic, partition = p.index, "ISR change refused: {e}");
             }

@@ -15,7 +15,7 @@
 //!   proposals, fenced by the leader epoch;
 //! - a returning node leads nothing until an election picks it (offline partitions).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -133,6 +133,8 @@ pub struct ClusterMetadata {
     pub version: u64,
     /// Placement's start index and shift for the next topic (from the run's seed).
     pub placement_seed: (usize, usize),
+    /// Node pairs (lower id first) that cannot talk: a network fault the quorum sees.
+    pub cut: BTreeSet<(BrokerId, BrokerId)>,
 }
 
 impl ClusterMetadata {
@@ -145,6 +147,7 @@ impl ClusterMetadata {
             quorum: QuorumState::new(voters),
             version: 0,
             placement_seed: (0, 0),
+            cut: BTreeSet::new(),
         }
     }
 
@@ -191,10 +194,46 @@ impl ClusterMetadata {
             node.port = port;
         }
         self.version += 1;
-        let nodes = &self.nodes;
-        self.quorum
-            .update(|b| nodes.get(&b).is_some_and(|n| n.alive), |_, _| true);
+        self.update_quorum();
         self.elect_where_needed(unclean)
+    }
+
+    /// Whether `a` and `b` can talk (no network fault between them).
+    pub fn linked(&self, a: BrokerId, b: BrokerId) -> bool {
+        !self.cut.contains(&(a.min(b), a.max(b)))
+    }
+
+    fn update_quorum(&mut self) -> bool {
+        let nodes = &self.nodes;
+        let cut = &self.cut;
+        self.quorum.update(
+            |b| nodes.get(&b).is_some_and(|n| n.alive),
+            |a, b| !cut.contains(&(a.min(b), a.max(b))),
+        )
+    }
+
+    /// The network changed: `cut` lists the pairs that cannot talk. Re-evaluates the
+    /// quorum (a minority side loses the controller) and elects where needed.
+    pub fn set_cut(
+        &mut self,
+        cut: BTreeSet<(BrokerId, BrokerId)>,
+        unclean: &dyn Fn(&TopicMeta) -> bool,
+    ) -> Vec<LeaderChange> {
+        if cut == self.cut {
+            return Vec::new();
+        }
+        self.cut = cut;
+        self.version += 1;
+        self.update_quorum();
+        self.elect_where_needed(unclean)
+    }
+
+    /// Whether node `id` reaches the active controller (it is the controller, or
+    /// linked to it).
+    pub fn reaches_controller(&self, id: BrokerId) -> bool {
+        self.quorum
+            .controller
+            .is_some_and(|c| c == id || self.linked(c, id))
     }
 
     /// Elects a leader for every partition whose leader is missing or dead.

@@ -16,6 +16,13 @@
 //! a broker session timeout would, later), which elects new leaders for what the node
 //! led. The node stays in the ISR of partitions it followed until their leader's lag
 //! check removes it after `replica.lag.time.max.ms`, as Kafka's leaders do.
+//!
+//! Network and disk faults ([`crate::faults`], applied by [`Cluster::execute`]) are
+//! watched by a supervisor task: the controller re-reads which nodes can talk (a
+//! minority side loses the controller), and a node cut off from the active controller
+//! for `broker.session.timeout.ms` is fenced (its partitions get new leaders, as KRaft
+//! does with a broker whose heartbeats stop arriving); it registers again once the
+//! network lets it reach the controller.
 
 pub mod checkpoint;
 pub mod controller;
@@ -34,6 +41,8 @@ use parking_lot::RwLock;
 use crate::broker::{Broker, BrokerError};
 use crate::clock::Clock;
 use crate::config::BrokerConfig;
+use crate::faults::control::FaultCommand;
+use crate::faults::{Faults, LinkError, Node as FaultNode};
 use crate::replication::BrokerId;
 use crate::server::{start_node, RunningBroker};
 use crate::storage::file::FileStorage;
@@ -52,6 +61,8 @@ pub enum ClusterError {
     NotRunning(BrokerId),
     #[error("node {0} is already running")]
     AlreadyRunning(BrokerId),
+    #[error(transparent)]
+    Link(#[from] LinkError),
 }
 
 struct Node {
@@ -67,6 +78,7 @@ pub struct Cluster {
     clock: Arc<dyn Clock>,
     nodes: Vec<Node>,
     running: ClusterMetrics,
+    supervisor: tokio::task::AbortHandle,
 }
 
 /// Scrape-time view of a cluster's metrics: the controller's and every running
@@ -123,11 +135,18 @@ impl Cluster {
             controller: controller.clone(),
             brokers: Arc::default(),
         };
+        let supervisor = tokio::spawn(supervise(
+            controller.clone(),
+            running.brokers.clone(),
+            std::time::Duration::from_millis(base.int("broker.session.timeout.ms").max(1) as u64),
+        ))
+        .abort_handle();
         let mut cluster = Cluster {
             controller,
             clock,
             nodes,
             running,
+            supervisor,
         };
         for id in ids {
             cluster.start_one(id).await?;
@@ -261,13 +280,124 @@ impl Cluster {
         Ok(())
     }
 
+    /// The cluster's injected faults.
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.controller.faults
+    }
+
+    /// Applies one fault command; `Ok` with what was done.
+    pub async fn execute(&mut self, cmd: FaultCommand) -> Result<String, ClusterError> {
+        let faults = self.controller.faults.clone();
+        let known = |n: FaultNode| match n {
+            FaultNode::Broker(id) if self.node(id).is_none() => Err(ClusterError::UnknownNode(id)),
+            _ => Ok(()),
+        };
+        match &cmd {
+            FaultCommand::Link { from, to, .. } | FaultCommand::ClearLink { from, to } => {
+                known(*from)?;
+                known(*to)?;
+            }
+            FaultCommand::Partition(groups) => {
+                for n in groups.iter().flatten() {
+                    known(*n)?;
+                }
+            }
+            FaultCommand::SlowDisk { node, .. } => known(FaultNode::Broker(*node))?,
+            _ => {}
+        }
+        match cmd {
+            FaultCommand::Link {
+                from,
+                to,
+                latency,
+                loss,
+                blocked,
+            } => faults.edit_links(|l| {
+                if let Some(d) = latency {
+                    l.set_latency(from, to, d);
+                }
+                if let Some(b) = blocked {
+                    l.set_blocked(from, to, b);
+                }
+                match loss {
+                    Some(p) => l.set_loss(from, to, p),
+                    None => Ok(()),
+                }
+            })?,
+            FaultCommand::ClearLink { from, to } => faults.edit_links(|l| l.clear(from, to)),
+            FaultCommand::Partition(groups) => faults.edit_links(|l| l.partition(groups))?,
+            FaultCommand::Heal => faults.clear(),
+            FaultCommand::SlowDisk { node, latency } => faults.set_disk_latency(node, latency),
+            FaultCommand::Crash { node } => self.crash(node).await?,
+            FaultCommand::Restart { node } => self.restart(node).await?,
+            FaultCommand::Pause { node, duration } => self.pause(node, duration)?,
+        }
+        // The controller's view follows at once (the supervisor would within a tick).
+        self.controller.refresh_links();
+        Ok("done".to_string())
+    }
+
     /// Stops every node cleanly (flushing logs and checkpoints).
     pub async fn shutdown(mut self) {
+        self.supervisor.abort();
         for node in &mut self.nodes {
             if let Some(r) = node.running.take() {
                 r.shutdown().await;
                 self.controller.node_down(node.id);
             }
+        }
+    }
+}
+
+/// Watches the network faults: keeps the controller's view of which nodes can talk
+/// current, fences a node cut off from the active controller for `session`, and
+/// registers it again when it reaches the controller.
+async fn supervise(
+    controller: Arc<Controller>,
+    brokers: Arc<RwLock<BTreeMap<BrokerId, Arc<Broker>>>>,
+    session: std::time::Duration,
+) {
+    let mut changes = controller.faults.subscribe();
+    let mut cut_off_since: BTreeMap<BrokerId, tokio::time::Instant> = BTreeMap::new();
+    let mut fenced: std::collections::BTreeSet<BrokerId> = Default::default();
+    loop {
+        controller.refresh_links();
+        let now = tokio::time::Instant::now();
+        let running: Vec<(BrokerId, Arc<Broker>)> = brokers
+            .read()
+            .iter()
+            .map(|(&id, b)| (id, b.clone()))
+            .collect();
+        cut_off_since.retain(|id, _| running.iter().any(|(r, _)| r == id));
+        fenced.retain(|id| running.iter().any(|(r, _)| r == id));
+        // Fencing is the controller's act: without one nothing changes.
+        if controller.has_controller() {
+            for (id, b) in &running {
+                if b.is_paused() {
+                    continue;
+                }
+                if controller.reaches_controller(*id) {
+                    cut_off_since.remove(id);
+                    if fenced.remove(id) {
+                        let (host, port) = b.advertised();
+                        tracing::info!(node = id, "node reaches the controller again");
+                        controller.node_up(*id, host, port);
+                    }
+                } else {
+                    let since = *cut_off_since.entry(*id).or_insert(now);
+                    if now.duration_since(since) >= session && fenced.insert(*id) {
+                        tracing::info!(
+                            node = id,
+                            "node cut off from the controller is fenced (broker.session.timeout.ms)"
+                        );
+                        controller.node_down(*id);
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
         }
     }
 }

@@ -99,6 +99,11 @@ pub async fn handle(
         })
         .collect();
     if appended_any {
+        // A slowed disk (injected fault): the append's write + fsync takes longer.
+        let slow = broker.disk_latency();
+        if !slow.is_zero() {
+            tokio::time::sleep(slow).await;
+        }
         broker.notify_append();
     }
     if !waits.is_empty() {

@@ -28,7 +28,7 @@ use crate::client::consumer::Consumer;
 use crate::client::producer::Producer;
 use crate::client::{ClientConfig, ClientError, Role};
 use crate::measure::{write_report, IntervalLatency, LatencyRecorder, Report, SecondSample};
-use crate::scenario::{EventKind, Scenario};
+use crate::scenario::{EventKind, LinkEnd, Scenario};
 use consumer_task::{MemberCommand, MemberSpec};
 pub use outcome::Measured;
 use producer_task::{ProducerControl, ProducerSpec};
@@ -68,8 +68,9 @@ pub struct RunOptions {
     pub faults: Option<Arc<dyn BrokerFaults>>,
 }
 
-/// A broker fault a scenario event asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A broker fault a scenario event asks for. A `duration` of `None` keeps the fault
+/// until another event undoes it.
+#[derive(Debug, Clone, PartialEq)]
 pub enum BrokerFault {
     /// The node stops at once (connections dropped, nothing flushed).
     Kill { node: i32 },
@@ -77,6 +78,27 @@ pub enum BrokerFault {
     Restart { node: i32 },
     /// The node answers nothing for `duration`.
     Pause { node: i32, duration: Duration },
+    /// Added one-way latency and/or loss (TCP retransmissions) on `from → to`.
+    Link {
+        from: LinkEnd,
+        to: LinkEnd,
+        latency: Option<Duration>,
+        loss: Option<f64>,
+        duration: Option<Duration>,
+    },
+    /// The network splits into `groups`.
+    Partition {
+        groups: Vec<Vec<LinkEnd>>,
+        duration: Option<Duration>,
+    },
+    /// Every link fault, partition and slow disk ends.
+    Heal,
+    /// Each append on the node's disk takes `latency` longer.
+    SlowDisk {
+        node: i32,
+        latency: Duration,
+        duration: Option<Duration>,
+    },
 }
 
 /// Injects broker faults. The engine only speaks the Kafka protocol, so whoever runs
@@ -325,7 +347,8 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         }
     }
 
-    let measured = outcome::measure(
+    let cluster_samples = cluster_watch.finish();
+    let mut measured = outcome::measure(
         scenario,
         &stats,
         &series,
@@ -333,6 +356,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         measured_s,
         after_warmup,
     );
+    outcome::measure_cluster(&mut measured, &cluster_samples);
     let mut report = Report::new(scenario.name.clone(), opts.seed, opts.started_at.clone());
     report.duration_s = measured_s;
     report.settings = settings;
@@ -357,7 +381,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         .map(|(k, v)| (k.to_string(), *v))
         .collect();
     report.ownership = stats.ownership.lock().intervals(stats.now_ns());
-    report.cluster = cluster_watch.finish();
+    report.cluster = cluster_samples;
     let report_dir = opts
         .report_root
         .join(format!("{}-{}", scenario.name, opts.stamp));
@@ -549,22 +573,50 @@ async fn apply_event(
                 });
             }
         }
-        EventKind::KillBroker | EventKind::RestartBroker | EventKind::PauseBroker => {
+        EventKind::KillBroker
+        | EventKind::RestartBroker
+        | EventKind::PauseBroker
+        | EventKind::DelayLink
+        | EventKind::LossLink
+        | EventKind::PartitionNetwork
+        | EventKind::HealNetwork
+        | EventKind::SlowDisk => {
             let node = target.as_ref().and_then(|t| t.name.parse::<i32>().ok());
-            let result = match (&opts.faults, node) {
-                (None, _) => Err("broker faults need the embedded cluster; not available with --bootstrap-server".to_string()),
-                (Some(_), None) => Err("the target must be a broker node id".to_string()),
-                (Some(f), Some(node)) => f.inject(match kind {
-                    EventKind::KillBroker => BrokerFault::Kill { node },
-                    EventKind::RestartBroker => BrokerFault::Restart { node },
-                    _ => BrokerFault::Pause {
-                        node,
-                        duration: ev
-                            .for_duration
-                            .as_ref()
-                            .map_or(Duration::from_secs(10), |d| **d),
-                    },
+            let lasting = ev.for_duration.as_ref().map(|d| **d);
+            let fault = match kind {
+                EventKind::KillBroker => node.map(|node| BrokerFault::Kill { node }),
+                EventKind::RestartBroker => node.map(|node| BrokerFault::Restart { node }),
+                EventKind::PauseBroker => node.map(|node| BrokerFault::Pause {
+                    node,
+                    duration: lasting.unwrap_or(Duration::from_secs(10)),
                 }),
+                EventKind::SlowDisk => node.map(|node| BrokerFault::SlowDisk {
+                    node,
+                    latency: ev.latency.as_ref().map(|l| **l).unwrap_or_default(),
+                    duration: lasting,
+                }),
+                EventKind::DelayLink | EventKind::LossLink => {
+                    match (ev.from.as_ref(), ev.to.as_ref()) {
+                        (Some(from), Some(to)) => Some(BrokerFault::Link {
+                            from: **from,
+                            to: **to,
+                            latency: ev.latency.as_ref().map(|l| **l),
+                            loss: ev.loss.as_ref().map(|l| **l),
+                            duration: lasting,
+                        }),
+                        _ => None,
+                    }
+                }
+                EventKind::PartitionNetwork => ev.groups.as_ref().map(|g| BrokerFault::Partition {
+                    groups: g.value.clone(),
+                    duration: lasting,
+                }),
+                _ => Some(BrokerFault::Heal),
+            };
+            let result = match (&opts.faults, fault) {
+                (None, _) => Err("broker, link and disk faults need the embedded cluster; not available with --bootstrap-server".to_string()),
+                (Some(_), None) => Err("the event does not name its broker or link".to_string()),
+                (Some(f), Some(fault)) => f.inject(fault),
             };
             match result {
                 Ok(note) if opts.progress => println!("           ({note})"),
@@ -573,13 +625,6 @@ async fn apply_event(
                 Err(why) => tracing::warn!("{label}: {why}; ignored"),
             }
         }
-        other if opts.progress => {
-            println!(
-                "           ({} is not available in this version; ignored)",
-                other.as_str()
-            );
-        }
-        _ => {}
     }
     Ok(())
 }

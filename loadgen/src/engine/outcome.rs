@@ -127,6 +127,21 @@ pub(super) fn measure_so_far(
     m.insert("max_lag", max_lag as f64);
 }
 
+/// What the once-a-second cluster samples show (nothing without several brokers).
+pub fn measure_cluster(m: &mut Measured, samples: &[crate::measure::ClusterSample]) {
+    if samples.is_empty() {
+        return;
+    }
+    let max_urp = samples
+        .iter()
+        .map(|s| s.under_replicated)
+        .max()
+        .unwrap_or(0);
+    let moves: u32 = samples.iter().map(|s| s.leader_changes).sum();
+    m.0.insert("max_under_replicated", f64::from(max_urp));
+    m.0.insert("leader_changes", f64::from(moves));
+}
+
 pub fn evaluate(scenario: &Scenario, measured: &Measured) -> Vec<ExpectationOutcome> {
     scenario
         .expect

@@ -73,6 +73,15 @@ pub const METRICS: &[(&str, &str)] = &[
         "consumers removed from their group (session timeout, poll timeout, or leave)",
     ),
     ("max_lag", "largest consumer lag observed, in records"),
+    (
+        "max_under_replicated",
+        "most under-replicated partitions (ISR smaller than the replicas) in one of the \
+         once-a-second Metadata samples of a cluster",
+    ),
+    (
+        "leader_changes",
+        "partition leader moves seen between the once-a-second Metadata samples of a cluster",
+    ),
 ];
 
 /// The names in [`METRICS`], in the same order.
@@ -98,6 +107,8 @@ pub const KNOWN_METRICS: &[&str] = &[
     "redelivered",
     "member_removals",
     "max_lag",
+    "max_under_replicated",
+    "leader_changes",
 ];
 
 /// What a known metric measures, or `None` for an unknown name.

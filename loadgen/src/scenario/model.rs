@@ -241,7 +241,8 @@ pub struct Event {
     /// `"0"` or `0` (broker node 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Located<Target>>,
-    /// How long, for `freeze-consumer`, `pause-broker` and `delay-link` (`for = "15s"`).
+    /// How long, for `freeze-consumer`, `pause-broker`, and how long a link or disk
+    /// fault lasts (`for = "15s"`; without it the fault stays until undone).
     #[serde(
         rename = "for",
         default,
@@ -259,6 +260,91 @@ pub struct Event {
         skip_serializing_if = "Option::is_none"
     )]
     pub count: Option<Located<u32>>,
+    /// The sending end of a link, for `delay-link` and `loss-link`: a broker id or
+    /// `"clients"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Located<LinkEnd>>,
+    /// The receiving end of a link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Located<LinkEnd>>,
+    /// Added one-way latency (`delay-link`) or extra time per append (`slow-disk`).
+    #[serde(
+        default,
+        with = "duration::serde_located_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub latency: Option<Located<Duration>>,
+    /// Probability (0 to 1) that a message on the link needs a TCP retransmission
+    /// (`loss-link`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Located<f64>>,
+    /// The sides of a network partition: `groups = [[0], [1, 2]]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Located<Vec<Vec<LinkEnd>>>>,
+}
+
+/// One end of a network link in a scenario: a broker node id or the clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkEnd {
+    Broker(u32),
+    Clients,
+}
+
+impl fmt::Display for LinkEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkEnd::Broker(id) => write!(f, "{id}"),
+            LinkEnd::Clients => f.write_str("clients"),
+        }
+    }
+}
+
+impl FromStr for LinkEnd {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LinkEnd, String> {
+        let t = s.trim();
+        if t == "clients" {
+            return Ok(LinkEnd::Clients);
+        }
+        t.parse::<u32>().map(LinkEnd::Broker).map_err(|_| {
+            format!("'{s}' is not a link end: expected a broker node id (0, 1, ...) or \"clients\"")
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkEnd {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LinkEnd;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a broker node id or \"clients\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LinkEnd, E> {
+                u32::try_from(v)
+                    .map(LinkEnd::Broker)
+                    .map_err(|_| E::custom(format!("{v} is not a broker node id")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LinkEnd, E> {
+                u32::try_from(v)
+                    .map(LinkEnd::Broker)
+                    .map_err(|_| E::custom(format!("{v} is not a broker node id")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LinkEnd, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for LinkEnd {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LinkEnd::Broker(id) => s.serialize_u32(*id),
+            LinkEnd::Clients => s.serialize_str("clients"),
+        }
+    }
 }
 
 impl Event {
@@ -287,8 +373,17 @@ pub enum EventKind {
     RestartBroker,
     /// The broker stops responding for `for`.
     PauseBroker,
-    /// Network delay on a link (`for` how long); reserved for the replication issues.
+    /// Added latency on a directed link (`from`, `to`, `latency`, optional `for`).
     DelayLink,
+    /// Loss on a directed link (`from`, `to`, `loss`, optional `for`): TCP
+    /// retransmissions.
+    LossLink,
+    /// The network splits into `groups` (optional `for`).
+    PartitionNetwork,
+    /// Every link fault and partition ends (slow disks too).
+    HealNetwork,
+    /// The target broker's appends take `latency` longer (optional `for`).
+    SlowDisk,
 }
 
 impl EventKind {
@@ -304,6 +399,10 @@ impl EventKind {
         EventKind::RestartBroker,
         EventKind::PauseBroker,
         EventKind::DelayLink,
+        EventKind::LossLink,
+        EventKind::PartitionNetwork,
+        EventKind::HealNetwork,
+        EventKind::SlowDisk,
     ];
 
     /// The name written in the file.
@@ -320,6 +419,10 @@ impl EventKind {
             EventKind::RestartBroker => "restart-broker",
             EventKind::PauseBroker => "pause-broker",
             EventKind::DelayLink => "delay-link",
+            EventKind::LossLink => "loss-link",
+            EventKind::PartitionNetwork => "partition-network",
+            EventKind::HealNetwork => "heal-network",
+            EventKind::SlowDisk => "slow-disk",
         }
     }
 
@@ -333,10 +436,14 @@ impl EventKind {
             EventKind::StopProducer | EventKind::StartProducer | EventKind::SetRate => {
                 TargetKind::Producer
             }
-            EventKind::KillBroker | EventKind::RestartBroker | EventKind::PauseBroker => {
-                TargetKind::Broker
-            }
-            EventKind::DelayLink => TargetKind::Optional,
+            EventKind::KillBroker
+            | EventKind::RestartBroker
+            | EventKind::PauseBroker
+            | EventKind::SlowDisk => TargetKind::Broker,
+            EventKind::DelayLink
+            | EventKind::LossLink
+            | EventKind::PartitionNetwork
+            | EventKind::HealNetwork => TargetKind::Nothing,
         }
     }
 
@@ -347,7 +454,19 @@ impl EventKind {
 
     /// Whether the event may have a `for` duration.
     pub fn allows_for(self) -> bool {
-        self.needs_for() || self == EventKind::DelayLink
+        self.needs_for() || self.is_network_or_disk() && self != EventKind::HealNetwork
+    }
+
+    /// Link, partition and disk faults (they need the embedded cluster).
+    pub fn is_network_or_disk(self) -> bool {
+        matches!(
+            self,
+            EventKind::DelayLink
+                | EventKind::LossLink
+                | EventKind::PartitionNetwork
+                | EventKind::HealNetwork
+                | EventKind::SlowDisk
+        )
     }
 }
 
@@ -362,8 +481,8 @@ pub enum TargetKind {
     Producer,
     /// A broker node id: `"0"` or `0`.
     Broker,
-    /// Reserved kinds: not checked yet.
-    Optional,
+    /// No target (link and partition events name their nodes in other fields).
+    Nothing,
 }
 
 impl fmt::Display for EventKind {

@@ -468,6 +468,7 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
                 return fail(&c.span, format!("'count' does not apply to {name}"));
             }
         }
+        check_fault_fields(e, s.cluster.brokers, embedded)?;
 
         // The target.
         let target_kind = kind.target_kind();
@@ -477,7 +478,7 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
                 TargetKind::Member => "target = \"billing/0\" (member 0 of group billing)",
                 TargetKind::Producer => "target = \"p0\" (a producer's name)",
                 TargetKind::Broker => "target = 0 (a broker node id)",
-                TargetKind::Optional => continue,
+                TargetKind::Nothing => continue,
             };
             return fail(&e.kind.span, format!("{name} needs a target: {example}"));
         };
@@ -586,7 +587,14 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
                     );
                 }
             }
-            TargetKind::Optional => {}
+            TargetKind::Nothing => {
+                return fail(
+                    span,
+                    format!(
+                        "'target' does not apply to {name} (it names its nodes in other fields)"
+                    ),
+                );
+            }
         }
     }
 
@@ -609,5 +617,129 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
     }
 
     super::sweep::validate(s)?;
+    Ok(())
+}
+
+/// The fields of link, partition and disk events: present where they belong, absent
+/// elsewhere, naming nodes the embedded cluster has.
+fn check_fault_fields(e: &super::model::Event, brokers: u32, embedded: bool) -> Result<(), Fail> {
+    use super::model::LinkEnd;
+    let kind = *e.kind;
+    let name = kind.as_str();
+    let link = matches!(kind, EventKind::DelayLink | EventKind::LossLink);
+    let misplaced = [
+        ("from", e.from.as_ref().map(|x| &x.span), link),
+        ("to", e.to.as_ref().map(|x| &x.span), link),
+        (
+            "latency",
+            e.latency.as_ref().map(|x| &x.span),
+            matches!(kind, EventKind::DelayLink | EventKind::SlowDisk),
+        ),
+        (
+            "loss",
+            e.loss.as_ref().map(|x| &x.span),
+            kind == EventKind::LossLink,
+        ),
+        (
+            "groups",
+            e.groups.as_ref().map(|x| &x.span),
+            kind == EventKind::PartitionNetwork,
+        ),
+    ];
+    for (field, span, allowed) in misplaced {
+        if let (Some(span), false) = (span, allowed) {
+            return fail(span, format!("'{field}' does not apply to {name}"));
+        }
+    }
+    if !kind.is_network_or_disk() {
+        return Ok(());
+    }
+    if !embedded {
+        return fail(
+            &e.kind.span,
+            format!(
+                "{name} needs the embedded cluster, but [cluster] sets bootstrap \
+                 (a real cluster's network is not ours to break)"
+            ),
+        );
+    }
+    let check_end = |end: &Located<LinkEnd>| {
+        match end.value {
+        LinkEnd::Broker(id) if id >= brokers => fail(
+            &end.span,
+            format!(
+                "there is no broker {id}: the embedded cluster has {brokers} broker(s), node ids 0 to {}",
+                brokers.saturating_sub(1)
+            ),
+        ),
+        _ => Ok(()),
+    }
+    };
+    if link {
+        let (Some(from), Some(to)) = (&e.from, &e.to) else {
+            return fail(
+                &e.kind.span,
+                format!("{name} needs both ends of the link: from = 1, to = 0 (a broker id or \"clients\")"),
+            );
+        };
+        check_end(from)?;
+        check_end(to)?;
+        if from.value == to.value {
+            return fail(
+                &to.span,
+                format!("{name}: 'from' and 'to' are the same node"),
+            );
+        }
+    }
+    match kind {
+        EventKind::DelayLink | EventKind::SlowDisk => match &e.latency {
+            None => {
+                return fail(
+                    &e.kind.span,
+                    format!("{name} needs a latency: latency = \"200ms\""),
+                )
+            }
+            Some(l) if l.is_zero() => return fail(&l.span, "'latency' must be above 0"),
+            _ => {}
+        },
+        EventKind::LossLink => match &e.loss {
+            None => {
+                return fail(
+                    &e.kind.span,
+                    "loss-link needs a loss probability: loss = 0.05 (each message needs a TCP retransmission with that probability)",
+                )
+            }
+            Some(l) if !(l.value > 0.0 && l.value <= 1.0) => {
+                return fail(&l.span, format!("'loss' must be above 0 and at most 1, found {}", l.value))
+            }
+            _ => {}
+        },
+        EventKind::PartitionNetwork => {
+            let Some(groups) = &e.groups else {
+                return fail(
+                    &e.kind.span,
+                    "partition-network needs its sides: groups = [[0], [1, 2]] (\"clients\" may be named)",
+                );
+            };
+            if groups.len() < 2 || groups.iter().any(|g| g.is_empty()) {
+                return fail(&groups.span, "'groups' needs at least two non-empty groups, e.g. [[0], [1, 2]]");
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for n in groups.iter().flatten() {
+                if let LinkEnd::Broker(id) = n {
+                    if *id >= brokers {
+                        return fail(
+                            &groups.span,
+                            format!("there is no broker {id}: the embedded cluster has {brokers} broker(s)"),
+                        );
+                    }
+                }
+                if !seen.insert(*n) {
+                    return fail(&groups.span, format!("node {n} is in two groups"));
+                }
+            }
+        }
+        _ => {}
+    }
     Ok(())
 }

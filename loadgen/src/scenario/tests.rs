@@ -861,3 +861,98 @@ fn scenario_sweep_errors_name_the_place() {
         "{msg}"
     );
 }
+
+#[test]
+fn link_partition_and_disk_events_check_their_fields() {
+    let with = |body: &str| format!("{MINIMAL}\n[cluster]\nbrokers = 3\n\n[[events]]\n{body}\n");
+    let s = ok(&with(
+        "at = \"1s\"\ndo = \"delay-link\"\nfrom = 1\nto = \"clients\"\nlatency = \"200ms\"\nfor = \"5s\"",
+    ));
+    let e = &s.events[0];
+    assert_eq!(e.from.as_deref(), Some(&LinkEnd::Broker(1)));
+    assert_eq!(e.to.as_deref(), Some(&LinkEnd::Clients));
+    assert_eq!(e.latency.as_deref(), Some(&Duration::from_millis(200)));
+    let s = ok(&with(
+        "at = \"1s\"\ndo = \"partition-network\"\ngroups = [[0], [1, 2, \"clients\"]]",
+    ));
+    assert_eq!(
+        s.events[0].groups.as_deref(),
+        Some(&vec![
+            vec![LinkEnd::Broker(0)],
+            vec![LinkEnd::Broker(1), LinkEnd::Broker(2), LinkEnd::Clients]
+        ])
+    );
+    ok(&with(
+        "at = \"1s\"\ndo = \"loss-link\"\nfrom = 0\nto = 2\nloss = 0.1",
+    ));
+    ok(&with("at = \"1s\"\ndo = \"heal-network\""));
+    ok(&with(
+        "at = \"1s\"\ndo = \"slow-disk\"\ntarget = 2\nlatency = \"50ms\"",
+    ));
+    let cases: &[(&str, &str)] = &[
+        (
+            "at = \"1s\"\ndo = \"delay-link\"\nfrom = 1\nlatency = \"1s\"",
+            "needs both ends",
+        ),
+        (
+            "at = \"1s\"\ndo = \"delay-link\"\nfrom = 1\nto = 0",
+            "needs a latency",
+        ),
+        (
+            "at = \"1s\"\ndo = \"delay-link\"\nfrom = 1\nto = 3\nlatency = \"1s\"",
+            "there is no broker 3",
+        ),
+        (
+            "at = \"1s\"\ndo = \"delay-link\"\nfrom = 1\nto = 1\nlatency = \"1s\"",
+            "are the same node",
+        ),
+        (
+            "at = \"1s\"\ndo = \"loss-link\"\nfrom = 1\nto = 0\nloss = 1.5",
+            "'loss' must be above 0",
+        ),
+        (
+            "at = \"1s\"\ndo = \"partition-network\"\ngroups = [[0, 1]]",
+            "at least two",
+        ),
+        (
+            "at = \"1s\"\ndo = \"partition-network\"\ngroups = [[0], [0, 1]]",
+            "in two groups",
+        ),
+        ("at = \"1s\"\ndo = \"partition-network\"", "needs its sides"),
+        (
+            "at = \"1s\"\ndo = \"heal-network\"\nfor = \"1s\"",
+            "'for' does not apply",
+        ),
+        (
+            "at = \"1s\"\ndo = \"heal-network\"\ntarget = 1",
+            "'target' does not apply",
+        ),
+        (
+            "at = \"1s\"\ndo = \"slow-disk\"\ntarget = 1",
+            "needs a latency",
+        ),
+        (
+            "at = \"1s\"\ndo = \"kill-broker\"\ntarget = 1\nlatency = \"1s\"",
+            "'latency' does not apply",
+        ),
+        (
+            "at = \"1s\"\ndo = \"delay-link\"\nfrom = \"x\"\nto = 0\nlatency = \"1s\"",
+            "not a link end",
+        ),
+    ];
+    for (body, needle) in cases {
+        let (_, _, msg) = error_at(&with(body));
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+    // Positions point at the offending value.
+    let (line, col, _) = error_at(&with(
+        "at = \"1s\"\ndo = \"loss-link\"\nfrom = 1\nto = 0\nloss = 2.0",
+    ));
+    let text = with("at = \"1s\"\ndo = \"loss-link\"\nfrom = 1\nto = 0\nloss = 2.0");
+    let want = text
+        .lines()
+        .position(|l| l.starts_with("loss ="))
+        .expect("line")
+        + 1;
+    assert_eq!((line, col), (want, 8));
+}
