@@ -126,6 +126,18 @@ impl Lab {
         });
     }
 
+    /// Partition 0's leader and one of its followers.
+    fn leader_and_follower(&self, topic: &str) -> (i32, i32) {
+        let leader = self.leader(topic, 0).expect("leader");
+        let follower = self
+            .cluster()
+            .node_ids()
+            .into_iter()
+            .find(|&i| i != leader)
+            .expect("a follower");
+        (leader, follower)
+    }
+
     /// Log end offsets of a partition on every running node.
     /// Produces `n` records `{prefix}{i}` with acks=all, each awaited: panics on a failure.
     fn produce_acked(&self, topic: &str, prefix: &str, n: usize) {
@@ -467,13 +479,7 @@ fn leader_crash_loses_no_acknowledged_record_with_min_insync_2() {
 fn a_stopped_follower_leaves_the_isr_after_the_lag_time_and_rejoins() {
     let mut lab = Lab::start(&[("replica.lag.time.max.ms", "2000")]);
     lab.create_topic("lag", 1, 3, &[]);
-    let leader = lab.leader("lag", 0).expect("leader");
-    let follower = lab
-        .cluster()
-        .node_ids()
-        .into_iter()
-        .find(|&i| i != leader)
-        .expect("a follower");
+    let (leader, follower) = lab.leader_and_follower("lag");
     lab.crash(follower);
     assert_eq!(
         lab.isr("lag", 0).len(),
@@ -686,13 +692,7 @@ fn median_ack(lab: &Lab, prod: &FutureProducer, topic: &str, n: usize) -> Durati
 fn latency_on_a_follower_link_delays_acks_all_by_about_that_much() {
     let mut lab = Lab::start(&[("auto.leader.rebalance.enable", "false")]);
     lab.create_topic("slowlink", 1, 3, &[]);
-    let leader = lab.leader("slowlink", 0).expect("leader");
-    let follower = lab
-        .cluster()
-        .node_ids()
-        .into_iter()
-        .find(|&i| i != leader)
-        .expect("a follower");
+    let (leader, follower) = lab.leader_and_follower("slowlink");
     let prod = producer(&lab.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]);
     median_ack(&lab, &prod, "slowlink", 5); // connections and metadata warm
     let base = median_ack(&lab, &prod, "slowlink", 15);
@@ -835,13 +835,7 @@ fn a_slow_disk_makes_a_follower_leave_the_isr_and_return() {
         ("auto.leader.rebalance.enable", "false"),
     ]);
     lab.create_topic("disk", 1, 3, &[]);
-    let leader = lab.leader("disk", 0).expect("leader");
-    let follower = lab
-        .cluster()
-        .node_ids()
-        .into_iter()
-        .find(|&i| i != leader)
-        .expect("a follower");
+    let (leader, follower) = lab.leader_and_follower("disk");
     let prod = producer(&lab.bootstrap(), &[("acks", "1"), ("linger.ms", "0")]);
     let mut pending = Vec::new();
     let mut send = |n: usize| {
