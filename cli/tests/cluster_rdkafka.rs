@@ -138,24 +138,28 @@ impl Lab {
         (leader, follower)
     }
 
-    /// Log end offsets of a partition on every running node.
     /// Produces `n` records `{prefix}{i}` with acks=all, each awaited: panics on a failure.
     fn produce_acked(&self, topic: &str, prefix: &str, n: usize) {
         let prod = producer(&self.bootstrap(), &[("acks", "all")]);
         for i in 0..n {
-            let v = format!("{prefix}{i}");
-            let f = prod
-                .send_result(FutureRecord::<(), _>::to(topic).payload(&v))
-                .map_err(|(e, _)| e)
-                .expect("enqueue");
-            self.rt
-                .block_on(f)
-                .expect("future")
-                .map_err(|(e, _)| e)
-                .unwrap_or_else(|e| panic!("{topic}: {v} not delivered: {e}"));
+            self.send_awaited(&prod, topic, &format!("{prefix}{i}"));
         }
     }
 
+    /// Sends one record and waits for its acknowledgement: panics on a failure.
+    fn send_awaited(&self, prod: &FutureProducer, topic: &str, value: &str) {
+        let f = prod
+            .send_result(FutureRecord::<(), _>::to(topic).payload(value))
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        self.rt
+            .block_on(f)
+            .expect("future")
+            .map_err(|(e, _)| e)
+            .unwrap_or_else(|e| panic!("{topic}: {value} not delivered: {e}"));
+    }
+
+    /// Log end offsets of a partition on every running node.
     fn log_ends(&self, topic: &str, p: i32) -> Vec<(i32, i64)> {
         self.cluster()
             .node_ids()
@@ -671,17 +675,8 @@ fn a_paused_leader_is_fenced_after_the_session_timeout_and_rejoins_when_it_thaws
 fn median_ack(lab: &Lab, prod: &FutureProducer, topic: &str, n: usize) -> Duration {
     let mut took = Vec::with_capacity(n);
     for i in 0..n {
-        let v = format!("m{i}");
         let start = Instant::now();
-        let f = prod
-            .send_result(FutureRecord::<(), _>::to(topic).payload(&v))
-            .map_err(|(e, _)| e)
-            .expect("enqueue");
-        lab.rt
-            .block_on(f)
-            .expect("future")
-            .map_err(|(e, _)| e)
-            .expect("delivered");
+        lab.send_awaited(prod, topic, &format!("m{i}"));
         took.push(start.elapsed());
     }
     took.sort();
