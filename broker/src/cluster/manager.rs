@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 
+use super::command::Command;
 use super::controller::Controller;
 use super::fetcher;
 use super::metadata::TopicMeta;
@@ -27,6 +28,12 @@ pub async fn run(
     controller: Arc<Controller>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Across processes: not before this start of the node is registered in the
+    // committed metadata (an empty copy would drop every local log).
+    tokio::select! {
+        _ = controller.wait_ready(broker.node_id()) => {}
+        _ = shutdown.changed() => return,
+    }
     let mut changes = controller.subscribe();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -237,8 +244,25 @@ pub fn apply_isr_changes(broker: &Broker, p: &Partition, changes: &[IsrChange]) 
             .cluster()
             .is_some_and(|c| c.reaches_controller(broker.node_id()));
         if let (Some(c), Some((isr, epoch)), true) = (broker.cluster(), proposal, reachable) {
-            if let Err(e) = c.alter_isr(&p.topic, p.index, broker.node_id(), epoch, &isr) {
-                tracing::warn!(node = broker.node_id(), topic = %p.topic, partition = p.index, "ISR change refused: {e}");
+            let (node, topic, index) = (broker.node_id(), p.topic.clone(), p.index);
+            if c.is_remote() {
+                // Across processes AlterPartition is a request to the active controller;
+                // the outcome comes back with the metadata.
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let cmd = Command::AlterIsr {
+                        topic: topic.to_string(),
+                        partition: index,
+                        leader: node,
+                        leader_epoch: epoch,
+                        isr,
+                    };
+                    if let Err(e) = c.writer().submit(cmd).await {
+                        tracing::warn!(node, %topic, partition = index, "ISR change refused: {e}");
+                    }
+                });
+            } else if let Err(e) = c.alter_isr(&topic, index, node, epoch, &isr) {
+                tracing::warn!(node, %topic, partition = index, "ISR change refused: {e}");
             }
         }
     }

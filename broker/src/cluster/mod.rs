@@ -25,6 +25,7 @@
 //! network lets it reach the controller.
 
 pub mod checkpoint;
+pub mod command;
 pub mod controller;
 pub mod fetcher;
 pub mod manager;

@@ -17,7 +17,7 @@ use crate::topics::Topic;
 
 pub async fn handle(broker: &Broker, h: &RequestHeader, req: MetadataRequest) -> MetadataResponse {
     if let Some(c) = broker.cluster() {
-        return cluster::handle(broker, c, h, req);
+        return cluster::handle(broker, c, h, req).await;
     }
     let version = h.request_api_version;
     let node = broker.node_id();
@@ -120,12 +120,13 @@ mod cluster {
 
     use super::{s, unknown_topic};
     use crate::broker::Broker;
+    use crate::cluster::command::Command;
     use crate::cluster::controller::Controller;
     use crate::cluster::metadata::{ClusterMetadata, TopicMeta};
     use crate::config::TopicConfig;
     use crate::protocol::errors;
 
-    pub fn handle(
+    pub async fn handle(
         broker: &Broker,
         c: &Controller,
         h: &RequestHeader,
@@ -144,7 +145,15 @@ mod cluster {
                     let name = name.0.as_str();
                     let known = c.read(|m| m.topics.contains_key(name));
                     if !known && crate::topics::validate_name(name).is_ok() {
-                        match c.create_topic(name, -1, -1, None, TopicConfig::default(), false) {
+                        let cmd = Command::CreateTopic {
+                            name: name.to_string(),
+                            partitions: -1,
+                            replication_factor: -1,
+                            assignment: None,
+                            config: TopicConfig::default(),
+                            validate_only: false,
+                        };
+                        match c.writer().submit(cmd).await {
                             Ok(_) => tracing::info!(topic = name, "auto-created topic"),
                             Err(e) => tracing::debug!(topic = name, "auto-create failed: {e}"),
                         }
