@@ -20,6 +20,7 @@ pub mod network;
 pub mod partition;
 pub mod producer_state;
 pub mod protocol;
+pub mod quorum;
 pub mod record_batch;
 pub mod replication;
 pub mod server;

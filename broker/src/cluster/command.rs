@@ -6,9 +6,11 @@
 //! is [`crate::quorum::client::QuorumClient`], which sends it to the active controller
 //! of the quorum and answers once a majority of the voters stored the result.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::controller::Controller;
@@ -29,7 +31,9 @@ pub enum Command {
     },
     /// A broker stopped heartbeating (`broker.session.timeout.ms`): its partitions get
     /// new leaders.
-    FenceNode { id: BrokerId },
+    FenceNode {
+        id: BrokerId,
+    },
     CreateTopic {
         name: String,
         partitions: i32,
@@ -38,13 +42,18 @@ pub enum Command {
         config: TopicConfig,
         validate_only: bool,
     },
-    DeleteTopic { name: String },
+    DeleteTopic {
+        name: String,
+    },
     AddPartitions {
         name: String,
         count: i32,
         validate_only: bool,
     },
-    SetTopicConfig { name: String, config: TopicConfig },
+    SetTopicConfig {
+        name: String,
+        config: TopicConfig,
+    },
     /// A leader's AlterPartition proposal.
     AlterIsr {
         topic: String,
@@ -111,6 +120,33 @@ pub trait MetadataWriter: Send + Sync {
     fn submit(&self, cmd: Command) -> BoxFuture<'_, Result<Reply, MetadataError>>;
 }
 
+/// An ISR this node, as a partition's leader at `leader_epoch`, wants recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedIsr {
+    pub leader_epoch: i32,
+    pub isr: Vec<BrokerId>,
+}
+
+/// The leader's ISR proposals still to be recorded by the controller, newest per
+/// partition (a newer proposal replaces an older one, so a retry never undoes it).
+#[derive(Default)]
+pub struct IsrProposals {
+    pub(crate) wanted: Mutex<BTreeMap<(String, i32), WantedIsr>>,
+    pub(crate) wake: tokio::sync::Notify,
+}
+
+impl IsrProposals {
+    pub fn propose(&self, topic: &str, partition: i32, leader_epoch: i32, isr: Vec<BrokerId>) {
+        let mut isr = isr;
+        isr.sort_unstable();
+        self.wanted.lock().insert(
+            (topic.to_string(), partition),
+            WantedIsr { leader_epoch, isr },
+        );
+        self.wake.notify_one();
+    }
+}
+
 /// In one process: the shared controller applies the command at once.
 impl MetadataWriter for Controller {
     fn submit(&self, cmd: Command) -> BoxFuture<'_, Result<Reply, MetadataError>> {
@@ -161,9 +197,9 @@ impl Controller {
             } => self
                 .add_partitions(&name, count, validate_only)
                 .map(|()| Reply::Done),
-            Command::SetTopicConfig { name, config } => self
-                .set_topic_config(&name, config)
-                .map(|()| Reply::Done),
+            Command::SetTopicConfig { name, config } => {
+                self.set_topic_config(&name, config).map(|()| Reply::Done)
+            }
             Command::AlterIsr {
                 topic,
                 partition,

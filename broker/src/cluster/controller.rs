@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::command::MetadataWriter;
+use super::command::{IsrProposals, MetadataWriter};
 use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, TopicMeta};
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::faults::Faults;
@@ -90,6 +90,9 @@ pub struct Controller {
     /// Separate processes: whether this node's voter is in touch with an active
     /// controller (it is the leader with a majority, or heard from one lately).
     contact: AtomicBool,
+    /// Separate processes: the ISR changes this node's leaders proposed, until the
+    /// controller recorded them ([`crate::quorum::client::run_isr_sync`]).
+    pub isr_proposals: Arc<IsrProposals>,
     /// Separate processes: this process's incarnation (see [`super::metadata::NodeInfo::incarnation`]).
     incarnation: AtomicU64,
 }
@@ -128,6 +131,7 @@ impl Controller {
             remote: OnceLock::new(),
             contact: AtomicBool::new(false),
             incarnation: AtomicU64::new(0),
+            isr_proposals: Arc::default(),
         }))
     }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::command::Command;
 use super::controller::Controller;
 use super::fetcher;
 use super::metadata::TopicMeta;
@@ -246,21 +245,9 @@ pub fn apply_isr_changes(broker: &Broker, p: &Partition, changes: &[IsrChange]) 
         if let (Some(c), Some((isr, epoch)), true) = (broker.cluster(), proposal, reachable) {
             let (node, topic, index) = (broker.node_id(), p.topic.clone(), p.index);
             if c.is_remote() {
-                // Across processes AlterPartition is a request to the active controller;
-                // the outcome comes back with the metadata.
-                let c = c.clone();
-                tokio::spawn(async move {
-                    let cmd = Command::AlterIsr {
-                        topic: topic.to_string(),
-                        partition: index,
-                        leader: node,
-                        leader_epoch: epoch,
-                        isr,
-                    };
-                    if let Err(e) = c.writer().submit(cmd).await {
-                        tracing::warn!(node, %topic, partition = index, "ISR change refused: {e}");
-                    }
-                });
+                // Across processes AlterPartition is a request to the active controller,
+                // retried until recorded; the outcome comes back with the metadata.
+                c.isr_proposals.propose(&topic, index, epoch, isr);
             } else if let Err(e) = c.alter_isr(&topic, index, node, epoch, &isr) {
                 tracing::warn!(node, %topic, partition = index, "ISR change refused: {e}");
             }

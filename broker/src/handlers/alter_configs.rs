@@ -69,7 +69,8 @@ pub async fn handle(
                 Ok(()) => out,
                 Err((code, message)) => {
                     broker.metrics.error("IncrementalAlterConfigs", code);
-                    out.with_error_code(code).with_error_message(Some(s(message)))
+                    out.with_error_code(code)
+                        .with_error_message(Some(s(message)))
                 }
             }
         };

@@ -48,7 +48,11 @@ pub async fn handle(
                             .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
                             .collect(),
                     );
-                } else if ct.assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node)) {
+                } else if ct
+                    .assignments
+                    .iter()
+                    .any(|a| a.broker_ids.iter().any(|b| b.0 != node))
+                {
                     result = Err(TopicError {
                         code: errors::INVALID_REPLICA_ASSIGNMENT,
                         message: format!("Replica assignment names a broker other than {node}."),
@@ -59,7 +63,14 @@ pub async fn handle(
                 (Err(e), _) => Err(e),
                 (Ok(()), None) => broker
                     .topics
-                    .create(&broker.config, &name, partitions, rf, config.clone(), req.validate_only)
+                    .create(
+                        &broker.config,
+                        &name,
+                        partitions,
+                        rf,
+                        config.clone(),
+                        req.validate_only,
+                    )
                     .map(|t| (t.map(|t| t.id), rf)),
                 (Ok(()), Some(c)) => {
                     let cmd = Command::CreateTopic {
@@ -76,8 +87,16 @@ pub async fn handle(
             let out = CreatableTopicResult::default().with_name(ct.name.clone());
             match result {
                 Ok((created, rf)) => {
-                    let rf = if rf == -1 { broker.config.default_replication_factor } else { rf };
-                    let effective_partitions = if partitions == -1 { broker.config.num_partitions } else { partitions };
+                    let rf = if rf == -1 {
+                        broker.config.default_replication_factor
+                    } else {
+                        rf
+                    };
+                    let effective_partitions = if partitions == -1 {
+                        broker.config.num_partitions
+                    } else {
+                        partitions
+                    };
                     let configs = config
                         .describe(&broker.config)
                         .into_iter()
