@@ -1,7 +1,9 @@
 """A cluster of three kafkalab broker processes (broker + controller voter each):
 confluent-kafka produces with acks=all while the partition leader's process is
 SIGKILLed; no acknowledged record is lost and a consumer that was reading carries on
-from the new leader. The killed process restarts on its log.dirs and rejoins the ISR.
+from the new leader. The killed process restarts on its log.dirs and rejoins the ISR,
+and every replica's log is then byte for byte the same (read from each node with a
+Fetch as ReplicaId -2, Kafka's DEBUGGING_CONSUMER_ID).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import threading
 import time
 
 import pytest
+
+import kwire
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
@@ -40,6 +44,25 @@ def partition_state(bootstrap, topic, p=0):
         return None
     part = t.partitions[p]
     return part.leader, sorted(part.isrs)
+
+
+def replica_log(bootstrap, topic):
+    """Every whole record batch a node holds for partition 0, up to its log end."""
+    out, offset = b"", 0
+    with kwire.Conn(bootstrap, timeout=5) as conn:
+        while True:
+            res = kwire.fetch_v4(conn, topic, 0, offset, max_wait_ms=0,
+                                 replica_id=-2)[(topic, 0)]
+            assert res["error_code"] == 0, res
+            headers = kwire.parse_batch_headers(res["records"])
+            if not headers:
+                return out
+            assert all(h.crc_ok for h in headers), "a batch with a bad CRC"
+            # Whole batches only (a last one cut at the size limit comes again).
+            size = sum(12 + h.batch_length for h in headers)
+            out += res["records"][:size]
+            last = headers[-1]
+            offset = last.base_offset + last.last_offset_delta + 1
 
 
 def test_sigkill_of_the_leaders_process_loses_no_acknowledged_record(cluster3, topic_name):
@@ -127,3 +150,11 @@ def test_sigkill_of_the_leaders_process_loses_no_acknowledged_record(cluster3, t
     cluster3.start(leader)
     wait_until("the restarted node back in the ISR", 30,
                lambda: (s := partition_state(cluster3.bootstrap(), topic_name)) and s[1] == [0, 1, 2])
+
+    # Every replica's log is the same, byte for byte (the new leader's batches).
+    logs = wait_until(
+        "identical replica logs", 15,
+        lambda: (ls := [replica_log(b.bootstrap, topic_name) for b in cluster3.nodes])
+        and all(x == ls[0] for x in ls) and ls)
+    n = sum(h.record_count for h in kwire.parse_batch_headers(logs[0]))
+    assert n == total, f"{n} records in the replicas' logs, {total} acknowledged"

@@ -2,6 +2,11 @@
 //! return (quorum + leader elections), topic changes and leaders' ISR proposals, counts
 //! what it did, and tells every node that the metadata changed (a `watch` channel
 //! standing in for the replicated KRaft metadata log the nodes would read).
+//!
+//! Across separate processes each node holds a `Controller` too, as its local copy of
+//! the committed metadata: [`crate::quorum`] installs every committed image into it
+//! ([`Controller::install`]) and its [`Controller::writer`] sends changes to the
+//! quorum's active controller, which applies them to a `Controller` of its own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
