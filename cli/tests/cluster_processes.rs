@@ -344,31 +344,44 @@ fn replica_log(dir: &Path, topic: &str) -> (i64, Vec<u8>) {
     (end, out)
 }
 
-#[test]
-fn sigkill_of_the_leaders_process_loses_no_acknowledged_record_and_it_rejoins() {
-    let mut procs = Procs::start();
+/// Creates `topic` (replication factor 3, min.insync.replicas=2); returns its leader.
+fn replicated_topic(procs: &Procs, topic: &str) -> usize {
     procs
-        .create_topic("pay", 3, &[("min.insync.replicas", "2")])
-        .expect("create pay");
-    wait_until("pay has a leader", Duration::from_secs(10), || {
-        procs
-            .partition("pay", 0)
-            .is_some_and(|(l, isr)| l >= 0 && isr.len() == 3)
-    });
-    let (old, _) = procs.partition("pay", 0).expect("pay");
-    let old_idx = usize::try_from(old).expect("node id");
-    println!("leader of pay-0: node {old}");
+        .create_topic(topic, 3, &[("min.insync.replicas", "2")])
+        .expect("create");
+    wait_until(
+        "a leader with the full ISR",
+        Duration::from_secs(10),
+        || {
+            procs
+                .partition(topic, 0)
+                .is_some_and(|(l, isr)| l >= 0 && isr.len() == 3)
+        },
+    );
+    let (leader, _) = procs.partition(topic, 0).expect("partition");
+    println!("leader of {topic}-0: node {leader}");
+    usize::try_from(leader).expect("node id")
+}
 
+/// Produces `total` records with acks=all (idempotent) over ~3 s while `fault` runs
+/// once a third is committed; returns the acknowledged values. Panics when a record
+/// failed.
+fn produce_through(
+    procs: &mut Procs,
+    topic: &str,
+    total: usize,
+    fault: impl FnOnce(&mut Procs),
+) -> Vec<String> {
     let bootstrap = procs.bootstrap();
     let handle = procs.rt.handle().clone();
-    let total = 3000usize;
+    let t = topic.to_string();
     let producer_thread = std::thread::spawn(move || {
         let prod = producer(&bootstrap);
         let mut futs = Vec::new();
         for i in 0..total {
             let v = format!("r{i:05}");
             loop {
-                match prod.send_result(FutureRecord::<(), _>::to("pay").payload(&v)) {
+                match prod.send_result(FutureRecord::<(), _>::to(&t).payload(&v)) {
                     Ok(f) => {
                         futs.push((i, f));
                         break;
@@ -379,7 +392,7 @@ fn sigkill_of_the_leaders_process_loses_no_acknowledged_record_and_it_rejoins() 
                     Err((e, _)) => panic!("enqueue: {e}"),
                 }
             }
-            // ~3 s of sending, so the kill falls in the middle.
+            // ~3 s of sending, so the fault falls in the middle.
             if i % 10 == 9 {
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -396,26 +409,14 @@ fn sigkill_of_the_leaders_process_loses_no_acknowledged_record_and_it_rejoins() 
         let _ = prod.flush(Duration::from_secs(10));
         (acked, failed)
     });
-    // Kill the leader's process once about a third is committed, more in flight.
     let watcher: BaseConsumer = procs.client();
     wait_until("a third committed", Duration::from_secs(30), || {
         watcher
-            .fetch_watermarks("pay", 0, Duration::from_secs(1))
+            .fetch_watermarks(topic, 0, Duration::from_secs(1))
             .is_ok_and(|(_, hw)| hw >= (total / 3) as i64)
     });
     drop(watcher);
-    let killed_at = Instant::now();
-    procs.kill(old_idx);
-    println!("SIGKILLed node {old}");
-    let mut new = -1;
-    wait_until("a new leader from the ISR", Duration::from_secs(20), || {
-        new = procs.partition("pay", 0).map_or(-1, |(l, _)| l);
-        new >= 0 && new != old
-    });
-    println!(
-        "new leader of pay-0: node {new}, {:?} after the kill (session {SESSION_MS} ms)",
-        killed_at.elapsed()
-    );
+    fault(procs);
     let (acked, failed) = producer_thread.join().expect("producer thread");
     println!(
         "acknowledged {} of {total}, failed {}",
@@ -427,7 +428,12 @@ fn sigkill_of_the_leaders_process_loses_no_acknowledged_record_and_it_rejoins() 
         "idempotent producer failed: {:?}",
         &failed[..failed.len().min(5)]
     );
-    let got = consume_all(&procs.bootstrap(), "pay", acked.len());
+    acked
+}
+
+/// Every acknowledged record is consumed, none twice.
+fn assert_none_lost(procs: &Procs, topic: &str, acked: &[String]) {
+    let got = consume_all(&procs.bootstrap(), topic, acked.len());
     let got_set: BTreeSet<&String> = got.iter().collect();
     let lost: Vec<&String> = acked.iter().filter(|a| !got_set.contains(a)).collect();
     assert!(
@@ -437,32 +443,26 @@ fn sigkill_of_the_leaders_process_loses_no_acknowledged_record_and_it_rejoins() 
         &lost[..lost.len().min(5)]
     );
     assert_eq!(got_set.len(), got.len(), "duplicates despite idempotence");
-    println!(
-        "consumed {} records from node {new}: none lost, no duplicate",
-        got.len()
-    );
+    println!("consumed {} records: none lost, no duplicate", got.len());
+}
 
-    // The killed process returns on its log directory, catches up and rejoins.
-    procs.spawn(old_idx);
-    let took = wait_until(
-        "the restarted node back in the ISR",
-        Duration::from_secs(30),
-        || {
-            procs
-                .partition("pay", 0)
-                .is_some_and(|(_, isr)| isr == vec![0, 1, 2])
-        },
-    );
-    println!("node {old} back in the ISR after {took:?}");
-    // Stopped cleanly, every node holds the same log.
+/// Waits for the full ISR, stops every node cleanly and checks they hold the same log
+/// (at least `acked` records).
+fn assert_replicas_identical(procs: &mut Procs, topic: &str, acked: usize) {
+    let took = wait_until("all three in the ISR", Duration::from_secs(30), || {
+        procs
+            .partition(topic, 0)
+            .is_some_and(|(_, isr)| isr == vec![0, 1, 2])
+    });
+    println!("full ISR after {took:?}");
     for id in 0..3 {
         procs.stop(id);
     }
     let logs: Vec<(i64, Vec<u8>)> = (0..3)
-        .map(|id| replica_log(&procs.log_dir(id), "pay"))
+        .map(|id| replica_log(&procs.log_dir(id), topic))
         .collect();
     let ends: Vec<i64> = logs.iter().map(|(e, _)| *e).collect();
-    assert!(ends[0] >= acked.len() as i64, "log ends {ends:?}");
+    assert!(ends[0] >= acked as i64, "log ends {ends:?}");
     for (id, (end, bytes)) in logs.iter().enumerate() {
         assert_eq!(*end, ends[0], "node {id}: log ends {ends:?}");
         assert!(*bytes == logs[0].1, "node {id}'s log differs from node 0's");
@@ -471,6 +471,60 @@ fn sigkill_of_the_leaders_process_loses_no_acknowledged_record_and_it_rejoins() 
         "replica logs identical: log end offset {} on every node",
         ends[0]
     );
+}
+
+#[test]
+fn sigkill_of_the_leaders_process_loses_no_acknowledged_record_and_it_rejoins() {
+    let mut procs = Procs::start();
+    let old = replicated_topic(&procs, "pay");
+    let acked = produce_through(&mut procs, "pay", 3000, |procs| {
+        let killed_at = Instant::now();
+        procs.kill(old);
+        println!("SIGKILLed node {old}");
+        let mut new = -1;
+        wait_until("a new leader from the ISR", Duration::from_secs(20), || {
+            new = procs.partition("pay", 0).map_or(-1, |(l, _)| l);
+            new >= 0 && new != old as i32
+        });
+        println!(
+            "new leader of pay-0: node {new}, {:?} after the kill (session {SESSION_MS} ms)",
+            killed_at.elapsed()
+        );
+    });
+    assert_none_lost(&procs, "pay", &acked);
+    // The killed process returns on its log directory, catches up and rejoins.
+    procs.spawn(old);
+    assert_replicas_identical(&mut procs, "pay", acked.len());
+}
+
+/// Back before the controller noticed it was gone: the new start is a new incarnation,
+/// so its previous one is fenced (leadership moves) before it registers, and it
+/// rejoins as a follower.
+#[test]
+fn a_leader_restarted_within_the_session_timeout_is_fenced_first_and_loses_nothing() {
+    let mut procs = Procs::start();
+    let old = replicated_topic(&procs, "fast");
+    let acked = produce_through(&mut procs, "fast", 3000, |procs| {
+        let at = Instant::now();
+        procs.kill(old);
+        procs.spawn(old);
+        println!(
+            "SIGKILLed node {old} and started it again within {:?}",
+            at.elapsed()
+        );
+        assert!(
+            at.elapsed() < Duration::from_millis(2000),
+            "restart too slow for this test"
+        );
+        let mut new = -1;
+        wait_until("leadership moved", Duration::from_secs(20), || {
+            new = procs.partition("fast", 0).map_or(-1, |(l, _)| l);
+            new >= 0 && new != old as i32
+        });
+        println!("fast-0 now led by node {new}");
+    });
+    assert_none_lost(&procs, "fast", &acked);
+    assert_replicas_identical(&mut procs, "fast", acked.len());
 }
 
 #[test]

@@ -98,6 +98,8 @@ pub struct Controller {
     /// Separate processes: the ISR changes this node's leaders proposed, until the
     /// controller recorded them ([`crate::quorum::client::run_isr_sync`]).
     pub isr_proposals: Arc<IsrProposals>,
+    /// Separate processes: the version of the installed committed image.
+    installed_version: AtomicU64,
     /// Separate processes: this process's incarnation (see [`super::metadata::NodeInfo::incarnation`]).
     incarnation: AtomicU64,
 }
@@ -136,6 +138,7 @@ impl Controller {
             remote: OnceLock::new(),
             contact: AtomicBool::new(false),
             incarnation: AtomicU64::new(0),
+            installed_version: AtomicU64::new(0),
             isr_proposals: Arc::default(),
         }))
     }
@@ -196,6 +199,17 @@ impl Controller {
     /// Replaces everything with a committed image (a node of separate processes), or
     /// loads the stored image (the quorum's active controller).
     pub fn install(&self, image: MetadataImage) {
+        self.install_at(image, 0);
+    }
+
+    /// The version of the last committed image installed (separate processes).
+    pub fn installed_version(&self) -> u64 {
+        self.installed_version.load(Ordering::Relaxed)
+    }
+
+    /// [`Controller::install`] of the committed image with this version.
+    pub fn install_at(&self, image: MetadataImage, version: u64) {
+        self.installed_version.store(version, Ordering::Relaxed);
         {
             let mut all = self.offsets.lock();
             all.clear();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -23,6 +23,8 @@ const RETRY: Duration = Duration::from_millis(100);
 
 pub struct QuorumClient {
     voters: BTreeMap<BrokerId, SocketAddr>,
+    /// This node's copy of the metadata: a change is answered once it shows there.
+    view: OnceLock<Weak<Controller>>,
     /// The voter believed to lead.
     leader: Mutex<Option<BrokerId>>,
     /// How long one change may take, elections included, before it fails with
@@ -34,8 +36,33 @@ impl QuorumClient {
     pub fn new(voters: BTreeMap<BrokerId, SocketAddr>, deadline: Duration) -> QuorumClient {
         QuorumClient {
             voters,
+            view: OnceLock::new(),
             leader: Mutex::new(None),
             deadline,
+        }
+    }
+
+    /// Makes [`MetadataWriter::submit`] wait until `view` holds each change it made
+    /// (a client reading this node right after a change sees it).
+    pub fn set_view(&self, view: &Arc<Controller>) {
+        let _ = self.view.set(Arc::downgrade(view));
+    }
+
+    /// Waits (bounded by the deadline) until this node's copy holds `version`.
+    async fn caught_up(&self, version: u64) {
+        let Some(view) = self.view.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let mut changes = view.subscribe();
+        let wait = async {
+            while view.installed_version() < version {
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(self.deadline, wait).await.is_err() {
+            tracing::debug!(version, "this node's metadata copy lags the controller");
         }
     }
 
@@ -92,7 +119,12 @@ impl MetadataWriter for QuorumClient {
     fn submit(&self, cmd: Command) -> BoxFuture<'_, Result<Reply, MetadataError>> {
         Box::pin(async move {
             match self.call(&Message::Submit { command: cmd }).await? {
-                Message::Submitted { result } => result,
+                Message::Submitted { result, at } => {
+                    if let Some(tag) = at {
+                        self.caught_up(tag.version).await;
+                    }
+                    result
+                }
                 other => {
                     tracing::warn!("unexpected answer from the controller: {other:?}");
                     Err(MetadataError::NoController)

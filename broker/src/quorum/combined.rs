@@ -130,6 +130,7 @@ pub async fn start(
         ms(&config, "controller.quorum.request.timeout.ms"),
     ));
     view.set_remote(client.clone(), incarnation);
+    client.set_view(&view);
     let session = ms(&config, "broker.session.timeout.ms");
     let quorum = node::start(
         QuorumConfig {

@@ -374,7 +374,7 @@ impl Voter {
     /// Leader: everything up to `c` is committed.
     fn commit(&mut self, c: Tag) {
         if let Some(image) = self.uncommitted.remove(&c) {
-            self.view.install(image);
+            self.view.install_at(image, c.version);
             self.installed = Some(c);
         }
         self.uncommitted.retain(|t, _| *t > c);
@@ -456,7 +456,7 @@ impl Voter {
                 }
                 if out.install && self.installed != Some(self.raft.last) {
                     if let Some(img) = &self.persisted.image {
-                        self.view.install(img.image.clone());
+                        self.view.install_at(img.image.clone(), img.tag.version);
                         self.installed = Some(img.tag);
                     }
                 }
@@ -495,21 +495,26 @@ impl Voter {
         };
         let read_only = command.is_read_only();
         let result = sm.apply(command);
-        let answer = Message::Submitted {
-            result: result.clone(),
-        };
         if read_only || result.is_err() {
-            let _ = reply.send(answer);
+            let _ = reply.send(Message::Submitted { result, at: None });
             return;
         }
         match self.propose() {
-            Some(tag) if self.raft.committed.is_some_and(|c| c >= tag) => {
-                let _ = reply.send(answer);
+            Some(tag) => {
+                let answer = Message::Submitted {
+                    result,
+                    at: Some(tag),
+                };
+                if self.raft.committed.is_some_and(|c| c >= tag) {
+                    let _ = reply.send(answer);
+                } else {
+                    self.pending.push((tag, reply, answer));
+                }
             }
-            Some(tag) => self.pending.push((tag, reply, answer)),
             None => {
                 let _ = reply.send(Message::Submitted {
                     result: Err(MetadataError::NoController),
+                    at: None,
                 });
             }
         }

@@ -56,6 +56,9 @@ pub enum Message {
     },
     Submitted {
         result: Result<Reply, MetadataError>,
+        /// The committed image that holds the change (none when nothing changed):
+        /// the sender waits for its node's copy to reach it (read-your-writes).
+        at: Option<Tag>,
     },
     /// Broker liveness (Kafka's BrokerHeartbeat); registers the broker when needed.
     Heartbeat {
