@@ -101,7 +101,6 @@ async fn run_combined(config: BrokerConfig) -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
     let metrics = combined
-        .running
         .metrics_addr
         .map_or_else(|| "off".to_string(), |a| format!("http://{a}/metrics"));
     println!(

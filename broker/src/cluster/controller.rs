@@ -122,9 +122,27 @@ impl Controller {
         let metrics = ControllerMetrics::new()?;
         let registry = Registry::new();
         metrics.register(&registry)?;
+        Ok(Self::with_metrics(
+            voters,
+            base_config,
+            cluster_id,
+            metrics,
+            registry,
+        ))
+    }
+
+    /// A controller counting into `metrics` (registered in `registry`): the quorum's
+    /// active controller counts its elections into its node's metrics.
+    pub fn with_metrics(
+        voters: &[BrokerId],
+        base_config: BrokerConfig,
+        cluster_id: String,
+        metrics: ControllerMetrics,
+        registry: Registry,
+    ) -> Arc<Controller> {
         metrics.quorum_voters.set(voters.len() as i64);
         metrics.active_controller.set(-1);
-        Ok(Arc::new(Controller {
+        Arc::new(Controller {
             meta: RwLock::new(ClusterMetadata::new(voters)),
             changed: watch::channel(0).0,
             metrics,
@@ -140,7 +158,7 @@ impl Controller {
             incarnation: AtomicU64::new(0),
             installed_version: AtomicU64::new(0),
             isr_proposals: Arc::default(),
-        }))
+        })
     }
 
     /// Makes this controller a node's local copy of a networked quorum's metadata:

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::client::{run_heartbeats, run_isr_sync, QuorumClient};
@@ -16,8 +17,10 @@ use super::node::{self, QuorumConfig, QuorumNode};
 use super::store::StoreError;
 use crate::broker::BrokerError;
 use crate::clock::Clock;
+use crate::cluster::command::{Command, MetadataWriter};
 use crate::cluster::controller::Controller;
 use crate::config::BrokerConfig;
+use crate::http;
 use crate::replication::BrokerId;
 use crate::server::{start_node, RunningBroker};
 use crate::storage::Storage;
@@ -75,9 +78,13 @@ pub fn parse_voters(s: &str) -> Result<BTreeMap<BrokerId, SocketAddr>, String> {
 pub struct CombinedNode {
     pub running: RunningBroker,
     pub controller_addr: SocketAddr,
+    /// The Prometheus endpoint (broker and controller metrics), if enabled.
+    pub metrics_addr: Option<SocketAddr>,
     pub controller: Arc<Controller>,
+    client: Arc<QuorumClient>,
     quorum: QuorumNode,
     tasks: Vec<JoinHandle<()>>,
+    metrics_stop: watch::Sender<bool>,
 }
 
 /// The same cluster id on every voter, stable across restarts: derived from the voter
@@ -147,37 +154,81 @@ pub async fn start(
         clock.clone(),
     )?;
     let heartbeat = ms(&config, "broker.heartbeat.interval.ms").min(session / 3);
-    let running = match start_node(config, storage, clock, Some(view.clone())).await {
+    // The metrics endpoint serves the broker's and the controller's families, so it is
+    // bound here rather than by the broker.
+    let metrics_listener = match config.metrics_listener {
+        Some(a) => match TcpListener::bind(a).await {
+            Ok(l) => Some(l),
+            Err(source) => {
+                quorum.stop().await;
+                return Err(BrokerError::Bind {
+                    addr: a.to_string(),
+                    source,
+                }
+                .into());
+            }
+        },
+        None => None,
+    };
+    let mut broker_config = config;
+    broker_config.metrics_listener = None;
+    let running = match start_node(broker_config, storage, clock, Some(view.clone())).await {
         Ok(r) => r,
         Err(e) => {
             quorum.stop().await;
             return Err(e.into());
         }
     };
-    let tasks = vec![
+    let (metrics_stop, metrics_rx) = watch::channel(false);
+    let mut metrics_addr = None;
+    let mut tasks = Vec::new();
+    if let Some(l) = metrics_listener {
+        metrics_addr = l.local_addr().ok();
+        let b = running.broker.clone();
+        let refresh: http::Refresh = Arc::new(move || b.refresh_gauges());
+        tasks.push(tokio::spawn(http::serve(
+            l,
+            vec![running.broker.registry.clone(), view.registry.clone()],
+            refresh,
+            metrics_rx,
+        )));
+    }
+    tasks.extend([
         tokio::spawn(run_heartbeats(
-            client,
+            client.clone(),
             id,
             running.broker.advertised(),
             incarnation,
             heartbeat,
         )),
         tokio::spawn(run_isr_sync(view.clone(), id)),
-    ];
+    ]);
     Ok(CombinedNode {
         running,
         controller_addr,
+        metrics_addr,
         controller: view,
+        client,
         quorum,
         tasks,
+        metrics_stop,
     })
 }
 
 impl CombinedNode {
-    /// Stops heartbeating, then the broker (flushing its logs), then the voter.
+    /// A controlled shutdown: stops heartbeating and asks the controller to fence this
+    /// broker at once (its partitions get new leaders now, not after
+    /// `broker.session.timeout.ms`; without a controller it gives up after
+    /// `controller.quorum.request.timeout.ms`), then stops the broker (flushing its
+    /// logs) and the voter.
     pub async fn shutdown(self) {
         for t in &self.tasks {
             t.abort();
+        }
+        let _ = self.metrics_stop.send(true);
+        let id = self.running.broker.node_id();
+        if let Err(e) = self.client.submit(Command::FenceNode { id }).await {
+            tracing::warn!(node = id, "controlled shutdown: not fenced ({e})");
         }
         self.running.shutdown().await;
         self.quorum.stop().await;

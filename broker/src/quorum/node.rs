@@ -303,13 +303,14 @@ impl Voter {
     fn lead(&mut self, term: u64) {
         tracing::info!(node = self.cfg.id, term, "active controller");
         let ids: Vec<BrokerId> = self.cfg.voters.keys().copied().collect();
-        let sm = match Controller::new(&ids, self.base.clone(), self.cluster_id.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!("controller metrics: {e}");
-                return;
-            }
-        };
+        // Its elections count in this node's controller metrics.
+        let sm = Controller::with_metrics(
+            &ids,
+            self.base.clone(),
+            self.cluster_id.clone(),
+            self.view.metrics.clone(),
+            prometheus::Registry::new(),
+        );
         if let Some(img) = &self.persisted.image {
             sm.install(img.image.clone());
         }
