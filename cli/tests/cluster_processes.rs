@@ -588,3 +588,26 @@ fn without_a_majority_of_voters_nothing_is_elected_or_created_until_one_returns(
     );
     procs.create_topic("r", 1, &[]).expect("creation resumes");
 }
+
+/// All three stopped (SIGTERM, one after another) and started again: the voters come
+/// back with the stored metadata, elect a controller, the brokers register again and
+/// the last leader takes the others back into the ISR; nothing acknowledged is lost.
+#[test]
+fn a_full_stop_and_start_keeps_topics_records_and_the_isr() {
+    let mut procs = Procs::start();
+    replicated_topic(&procs, "keep");
+    let acked = produce_through(&mut procs, "keep", 600, |_| {});
+    for id in 0..3 {
+        procs.stop(id);
+    }
+    for id in 0..3 {
+        procs.spawn(id);
+    }
+    let took = wait_until("the full ISR again", Duration::from_secs(30), || {
+        procs
+            .partition("keep", 0)
+            .is_some_and(|(l, isr)| l >= 0 && isr == vec![0, 1, 2])
+    });
+    println!("after a full restart: leader and full ISR within {took:?}");
+    assert_none_lost(&procs, "keep", &acked);
+}

@@ -61,6 +61,9 @@ pub async fn run(
             broker.notify_append();
         }
         check_lag(&broker, &controller);
+        if controller.is_remote() {
+            resync_isr(&broker, &controller);
+        }
         while fetchers.try_join_next().is_some() {}
         let wanted = leaders_followed(&broker);
         running.retain(|leader, handle| {
@@ -215,6 +218,35 @@ fn check_lag(broker: &Broker, controller: &Controller) {
     }
 }
 
+/// Across processes: where the committed metadata's ISR of a partition this node
+/// leads differs from the leader's own (a proposal made while no controller was
+/// reachable, or refused meanwhile), proposes the leader's again.
+fn resync_isr(broker: &Broker, controller: &Controller) {
+    let me = broker.node_id();
+    for t in broker.topics.all() {
+        for p in t.partitions() {
+            let local = {
+                let r = p.replica.lock();
+                r.isr().map(|isr| (r.leader_epoch(), isr.isr().to_vec()))
+            };
+            let Some((epoch, mut isr)) = local else {
+                continue;
+            };
+            isr.sort_unstable();
+            let differs = controller.read(|m| {
+                m.partition(&p.topic, p.index).is_some_and(|pm| {
+                    pm.leader == Some(me) && pm.leader_epoch == epoch && pm.isr != isr
+                })
+            });
+            if differs {
+                controller
+                    .isr_proposals
+                    .propose(&p.topic, p.index, epoch, isr);
+            }
+        }
+    }
+}
+
 /// Acts on what the leader's ISR state reported: proposes ISR changes to the
 /// controller, counts them, and wakes producers waiting for the high watermark.
 pub fn apply_isr_changes(broker: &Broker, p: &Partition, changes: &[IsrChange]) {
@@ -239,9 +271,11 @@ pub fn apply_isr_changes(broker: &Broker, p: &Partition, changes: &[IsrChange]) 
             let r = p.replica.lock();
             r.isr().map(|isr| (isr.isr().to_vec(), r.leader_epoch()))
         };
+        // Across processes the proposal is queued and retried until recorded, so it
+        // waits for a controller rather than being dropped.
         let reachable = broker
             .cluster()
-            .is_some_and(|c| c.reaches_controller(broker.node_id()));
+            .is_some_and(|c| c.is_remote() || c.reaches_controller(broker.node_id()));
         if let (Some(c), Some((isr, epoch)), true) = (broker.cluster(), proposal, reachable) {
             let (node, topic, index) = (broker.node_id(), p.topic.clone(), p.index);
             if c.is_remote() {

@@ -241,7 +241,14 @@ impl Voter {
     }
 
     fn persist(&mut self) {
-        if let Err(e) = self.store.save(&self.persisted) {
+        // The write ends with an fsync: on a multi-threaded runtime the other tasks
+        // (the broker's connections) move to another worker meanwhile.
+        let save = || self.store.save(&self.persisted);
+        let saved = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(save),
+            _ => save(),
+        };
+        if let Err(e) = saved {
             // Answering without the state on disk could break the election rules
             // after a crash; the voter goes on (the lab keeps running) but says so.
             tracing::error!(node = self.cfg.id, "cannot store the quorum state: {e}");
@@ -283,6 +290,7 @@ impl Voter {
                 }
                 Action::BecameLeader { term } => self.lead(term),
                 Action::SteppedDown => {
+                    self.view.set_contact(false);
                     tracing::info!(
                         node = self.cfg.id,
                         term = self.raft.term,
@@ -325,6 +333,7 @@ impl Voter {
                 .collect()
         });
         self.sm = Some(sm);
+        self.view.set_contact(true);
         self.propose();
     }
 
