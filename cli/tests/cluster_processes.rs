@@ -162,6 +162,16 @@ impl Procs {
         let _ = p.child.wait();
     }
 
+    /// Sends `sig` (e.g. "STOP", "CONT") to node `id`'s process.
+    fn signal(&self, id: usize, sig: &str) {
+        let p = self.procs[id].as_ref().expect("running");
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &p.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig}");
+    }
+
     /// SIGTERM, waiting for the clean exit (logs flushed).
     fn stop(&mut self, id: usize) {
         let mut p = self.procs[id].take().expect("running");
@@ -610,4 +620,48 @@ fn a_full_stop_and_start_keeps_topics_records_and_the_isr() {
     });
     println!("after a full restart: leader and full ISR within {took:?}");
     assert_none_lost(&procs, "keep", &acked);
+}
+
+/// A follower frozen (SIGSTOP) leaves the ISR after `replica.lag.time.max.ms` through
+/// the controller (its leader asks; the smaller ISR counts once recorded), acks=all
+/// with min.insync.replicas=2 goes on with two replicas, and once thawed (SIGCONT) the
+/// follower registers again, catches up and returns to the ISR.
+#[test]
+fn a_frozen_follower_leaves_the_isr_through_the_controller_and_returns() {
+    let mut procs = Procs::start();
+    let leader = replicated_topic(&procs, "slow");
+    let follower = (0..3).find(|&i| i != leader).expect("a follower");
+    let rest: Vec<i32> = (0..3).filter(|&i| i != follower as i32).collect();
+    let frozen = Instant::now();
+    procs.signal(follower, "STOP");
+    let took = wait_until(
+        "the frozen follower out of the ISR",
+        Duration::from_secs(20),
+        || {
+            procs
+                .partition("slow", 0)
+                .is_some_and(|(_, isr)| isr == rest)
+        },
+    );
+    println!(
+        "node {follower} frozen: out of the ISR after {took:?} (replica.lag.time.max.ms 5000)"
+    );
+    assert!(
+        frozen.elapsed() >= Duration::from_millis(4500),
+        "shrunk before the lag time"
+    );
+    let acked = produce_through(&mut procs, "slow", 600, |_| {});
+    procs.signal(follower, "CONT");
+    let took = wait_until(
+        "the thawed follower back in the ISR",
+        Duration::from_secs(30),
+        || {
+            procs
+                .partition("slow", 0)
+                .is_some_and(|(_, isr)| isr == vec![0, 1, 2])
+        },
+    );
+    println!("node {follower} thawed: back in the ISR after {took:?}");
+    assert_none_lost(&procs, "slow", &acked);
+    assert_replicas_identical(&mut procs, "slow", acked.len());
 }

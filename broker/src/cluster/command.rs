@@ -133,6 +133,8 @@ pub struct WantedIsr {
 pub struct IsrProposals {
     pub(crate) wanted: Mutex<BTreeMap<(String, i32), WantedIsr>>,
     pub(crate) wake: tokio::sync::Notify,
+    /// Partitions whose leader waits for a shrink to be recorded before applying it.
+    shrinking: Mutex<std::collections::BTreeSet<(String, i32)>>,
 }
 
 impl IsrProposals {
@@ -144,6 +146,31 @@ impl IsrProposals {
             WantedIsr { leader_epoch, isr },
         );
         self.wake.notify_one();
+    }
+
+    /// A shrink the leader applies only once recorded (see `manager::check_lag`).
+    pub fn propose_shrink(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader_epoch: i32,
+        isr: Vec<BrokerId>,
+    ) {
+        self.shrinking.lock().insert((topic.to_string(), partition));
+        self.propose(topic, partition, leader_epoch, isr);
+    }
+
+    pub fn shrink_done(&self, topic: &str, partition: i32) {
+        let mut s = self.shrinking.lock();
+        if !s.is_empty() {
+            s.remove(&(topic.to_string(), partition));
+        }
+    }
+
+    pub fn is_shrinking(&self, topic: &str, partition: i32) -> bool {
+        self.shrinking
+            .lock()
+            .contains(&(topic.to_string(), partition))
     }
 }
 

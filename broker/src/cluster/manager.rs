@@ -205,6 +205,9 @@ fn check_lag(broker: &Broker, controller: &Controller) {
     let now = broker.clock.now_ms();
     for t in broker.topics.all() {
         for p in t.partitions() {
+            if controller.is_remote() && !shrink_recorded(controller, &p, now) {
+                continue;
+            }
             let changes = p
                 .replica
                 .lock()
@@ -214,6 +217,47 @@ fn check_lag(broker: &Broker, controller: &Controller) {
             if !changes.is_empty() {
                 apply_isr_changes(broker, &p, &changes);
             }
+        }
+    }
+}
+
+/// Across processes AlterPartition is asynchronous, so a leader shrinks its ISR (and
+/// lets the high watermark move without the laggard) only once the controller has
+/// recorded the smaller ISR; until then the proposal is queued and the old ISR holds
+/// (Kafka's "maximal ISR"): a replica the controller still counts in sync, and could
+/// elect, never misses an acknowledged record. Returns whether the lag check may run.
+fn shrink_recorded(controller: &Controller, p: &Partition, now: i64) -> bool {
+    let preview = {
+        let r = p.replica.lock();
+        let epoch = r.leader_epoch();
+        r.isr().map(|isr| {
+            let mut after = isr.clone();
+            let shrinks = after
+                .check_lag(now)
+                .iter()
+                .any(|c| matches!(c, IsrChange::Shrunk { .. }));
+            let mut proposed = after.isr().to_vec();
+            proposed.sort_unstable();
+            (shrinks, epoch, proposed)
+        })
+    };
+    let proposals = &controller.isr_proposals;
+    match preview {
+        Some((true, epoch, proposed)) => {
+            let recorded = controller.read(|m| {
+                m.partition(&p.topic, p.index)
+                    .is_some_and(|pm| pm.leader_epoch == epoch && pm.isr == proposed)
+            });
+            if recorded {
+                proposals.shrink_done(&p.topic, p.index);
+            } else {
+                proposals.propose_shrink(&p.topic, p.index, epoch, proposed);
+            }
+            recorded
+        }
+        _ => {
+            proposals.shrink_done(&p.topic, p.index);
+            true
         }
     }
 }
@@ -232,6 +276,10 @@ fn resync_isr(broker: &Broker, controller: &Controller) {
             let Some((epoch, mut isr)) = local else {
                 continue;
             };
+            // A shrink waiting to be recorded: the committed ISR is meant to differ.
+            if controller.isr_proposals.is_shrinking(&p.topic, p.index) {
+                continue;
+            }
             isr.sort_unstable();
             let differs = controller.read(|m| {
                 m.partition(&p.topic, p.index).is_some_and(|pm| {
