@@ -110,7 +110,7 @@ fn describe(topic: &Topic, node: i32) -> MetadataResponseTopic {
 
 /// Metadata of a cluster node: every live broker, and per partition its leader (-1 with
 /// LEADER_NOT_AVAILABLE when offline), leader epoch, replicas, ISR and offline replicas.
-mod cluster {
+pub(crate) mod cluster {
     use kafka_protocol::messages::metadata_response::{
         MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
     };
@@ -202,10 +202,22 @@ mod cluster {
             MetadataResponse::default()
                 .with_brokers(brokers)
                 .with_cluster_id(Some(s(c.cluster_id.clone())))
-                .with_controller_id(BrokerId(m.quorum.controller.unwrap_or(-1)))
+                .with_controller_id(BrokerId(controller_id(broker, c, m)))
                 .with_topics(topics)
                 .with_cluster_authorized_operations(i32::MIN)
         })
+    }
+
+    /// In one process, the active controller. Across processes, this node, as a KRaft
+    /// broker answers: clients cannot reach the controllers, and any broker takes
+    /// their admin requests to the active controller (a voter that died or lost the
+    /// majority would only make clients wait on it).
+    pub(crate) fn controller_id(broker: &Broker, c: &Controller, m: &ClusterMetadata) -> i32 {
+        if c.is_remote() {
+            broker.node_id()
+        } else {
+            m.quorum.controller.unwrap_or(-1)
+        }
     }
 
     fn ids(v: &[i32]) -> Vec<BrokerId> {

@@ -291,12 +291,13 @@ impl Voter {
                 Action::BecameLeader { term } => self.lead(term),
                 Action::SteppedDown => {
                     self.view.set_contact(false);
-                    tracing::info!(
-                        node = self.cfg.id,
-                        term = self.raft.term,
-                        "no longer the active controller"
-                    );
-                    self.sm = None;
+                    if self.sm.take().is_some() {
+                        tracing::info!(
+                            node = self.cfg.id,
+                            term = self.raft.term,
+                            "no longer the active controller"
+                        );
+                    }
                     self.uncommitted.clear();
                     for (_, reply, _) in self.pending.drain(..) {
                         let _ = reply.send(Message::NotLeader { leader: None });
