@@ -78,6 +78,7 @@ pub async fn handle(
                 .with_partitions(partitions)
         })
         .collect();
+    let mut recorded = true;
     if !accepted.is_empty() {
         if let Some(c) = broker.cluster() {
             let cmd = Command::CommitOffsets {
@@ -95,9 +96,11 @@ pub async fn handle(
                         }
                     }
                 }
-                return OffsetCommitResponse::default().with_topics(topics);
+                recorded = false;
             }
         }
+    }
+    if recorded && !accepted.is_empty() {
         if let Err(e) = broker.groups.commit(&group, accepted) {
             tracing::error!(group, "offset commit failed: {e}");
             for t in &mut topics {

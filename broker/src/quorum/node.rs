@@ -505,6 +505,13 @@ impl Voter {
             return;
         };
         let read_only = command.is_read_only();
+        if let Command::RegisterNode {
+            id, incarnation, ..
+        } = &command
+        {
+            // A registration is a sign of life: its session starts now.
+            self.seen.insert(*id, (Instant::now(), *incarnation));
+        }
         let result = sm.apply(command);
         if read_only || result.is_err() {
             let _ = reply.send(Message::Submitted { result, at: None });
