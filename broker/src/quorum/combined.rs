@@ -123,6 +123,21 @@ pub async fn start(
     }
     let id = config.node_id;
     let addr = *voters.get(&id).ok_or(CombinedError::NotAVoter(id))?;
+    // Kafka's `listeners=...,CONTROLLER://host:port` may name it too: it must agree.
+    let names = config.get("controller.listener.names");
+    for item in config.get("listeners").split(',').map(str::trim) {
+        let Some((scheme, at)) = item.split_once("://") else {
+            continue;
+        };
+        if names.split(',').any(|n| n.trim() == scheme) {
+            let at: Option<SocketAddr> = at.replace("localhost", "127.0.0.1").parse().ok();
+            if at != Some(addr) {
+                return Err(CombinedError::Voters(format!(
+                    "listener {item} is not node {id}'s voter address {addr}"
+                )));
+            }
+        }
+    }
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| CombinedError::Bind { addr, source })?;
