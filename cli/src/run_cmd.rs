@@ -205,6 +205,10 @@ async fn run(
             bootstrap,
             report_root,
             started_at: now,
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs_f64()),
             stamp,
             seed,
             progress: view_hooks.is_none(),
