@@ -146,6 +146,7 @@ async fn run(
                     cluster.bootstrap()
                 );
                 let addr = cluster.bootstrap();
+                cluster.faults().reseed(seed);
                 embedded = Some(Embedded::Cluster(ClusterFaults::start(cluster)));
                 addr
             } else {
