@@ -1011,3 +1011,82 @@ fn a_returning_leader_truncates_its_unreplicated_suffix_by_leader_epoch() {
     expected.extend((0..8).map(|i| format!("new-{i}")));
     assert_eq!(consume_all(&lab.bootstrap(), "fork", 0, 18), expected);
 }
+
+/// A consumer in the middle of a partition when its leader crashes: librdkafka learns
+/// the new leader (epoch + 1) and validates its position with OffsetForLeaderEpoch
+/// (KIP-320) before fetching on. The new leader answers where the position's epoch
+/// ended in its log; the position is below it, so the consumer continues exactly
+/// there: no reset (`auto.offset.reset=earliest` would re-read from 0), nothing lost.
+#[test]
+fn a_consumer_continues_across_a_leader_change_after_validating_its_position() {
+    let mut lab = Lab::start(&[("auto.leader.rebalance.enable", "false")]);
+    lab.create_topic("follow", 1, 3, &[("min.insync.replicas", "2")]);
+    lab.produce_acked("follow", "a-", 20);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", lab.bootstrap())
+        .set("group.id", "epoch-validation")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("follow", 0, Offset::Beginning)
+        .expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let mut got: Vec<(i64, String)> = Vec::new();
+    let poll_until = |n: usize, got: &mut Vec<(i64, String)>| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got.len() < n && Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => got.push((
+                    m.offset(),
+                    String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
+                )),
+                Some(Err(e)) => println!("consumer: {e}"),
+                None => {}
+            }
+        }
+    };
+    poll_until(20, &mut got);
+    assert_eq!(got.len(), 20, "first half consumed");
+    let old = lab.leader("follow", 0).expect("leader");
+    lab.crash(old);
+    wait_until("a new leader", Duration::from_secs(10), || {
+        lab.leader("follow", 0).is_some_and(|l| l != old)
+    });
+    let new = lab.leader("follow", 0).expect("new leader");
+    lab.produce_acked("follow", "b-", 20);
+    poll_until(40, &mut got);
+    // A little longer: a reset to earliest would bring duplicates now.
+    let extra = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < extra {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            got.push((
+                m.offset(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
+            ));
+        }
+    }
+    let expected: Vec<(i64, String)> = (0..20)
+        .map(|i| format!("a-{i}"))
+        .chain((0..20).map(|i| format!("b-{i}")))
+        .enumerate()
+        .map(|(o, v)| (o as i64, v))
+        .collect();
+    assert_eq!(got, expected);
+    // Followers ask too (before fetching from the new leader): informative only.
+    let served: f64 = scrape(lab.cluster())
+        .lines()
+        .filter(|l| {
+            l.starts_with("kafkalab_broker_requests_total{")
+                && l.contains(r#"api="OffsetForLeaderEpoch""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    println!(
+        "leader {old} crashed, {new} leads; the consumer went on from offset 20 to 40 \
+         ({served} OffsetForLeaderEpoch requests served, followers' included)"
+    );
+}

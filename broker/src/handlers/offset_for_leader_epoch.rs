@@ -81,6 +81,7 @@ pub async fn handle(
                     }
                     let (leader_epoch, end_offset) =
                         partition.end_offset_for_epoch(op.leader_epoch);
+                    tracing::debug!(client = ?h.client_id, replica = req.replica_id.0, topic = name, partition = op.partition, asked = op.leader_epoch, leader_epoch, end_offset, "OffsetForLeaderEpoch");
                     base.with_leader_epoch(leader_epoch)
                         .with_end_offset(end_offset)
                 })

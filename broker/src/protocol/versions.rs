@@ -72,6 +72,7 @@ mod tests {
     fn every_implemented_api_has_a_non_empty_range() {
         assert_eq!(all().len(), IMPLEMENTED.len());
         assert_eq!(supported(ApiKey::ApiVersions), Some((0, 4)));
+        assert_eq!(supported(ApiKey::OffsetForLeaderEpoch), Some((2, 4)));
         assert_eq!(supported(ApiKey::Vote), None);
     }
 }
