@@ -205,6 +205,57 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn served_over_the_wire_at_v2_to_v4_and_advertised() {
+        use bytes::{Buf, BufMut, BytesMut};
+        use kafka_protocol::messages::{ApiKey, ResponseHeader};
+        use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+
+        let b = broker().await;
+        let advertised = crate::handlers::api_versions::response(0)
+            .api_keys
+            .into_iter()
+            .find(|k| k.api_key == ApiKey::OffsetForLeaderEpoch as i16)
+            .map(|k| (k.min_version, k.max_version));
+        assert_eq!(advertised, Some((2, 4)));
+        for version in [1i16, 2, 3, 4, 5] {
+            let (_, req) = ask(version, 1, "t", &[(0, 3, 1), (1, 3, 1)]);
+            let header = RequestHeader::default()
+                .with_request_api_key(ApiKey::OffsetForLeaderEpoch as i16)
+                .with_request_api_version(version)
+                .with_correlation_id(7)
+                .with_client_id(Some(StrBytes::from_static_str("wire-test")));
+            let mut frame = BytesMut::new();
+            let hv = OffsetForLeaderEpochRequest::header_version(version.clamp(2, 4));
+            header.encode(&mut frame, hv).expect("header");
+            if (2..=4).contains(&version) {
+                req.encode(&mut frame, version).expect("body");
+            } else {
+                frame.put_i32(0);
+            }
+            let out = crate::protocol::router::handle(&b, frame.freeze(), "test").await;
+            if !(2..=4).contains(&version) {
+                assert!(out.is_err(), "v{version} must be refused");
+                continue;
+            }
+            let mut resp = out.expect("routed").expect("a response").freeze();
+            let size = resp.get_i32();
+            assert_eq!(size as usize, resp.len());
+            let rh = ResponseHeader::decode(
+                &mut resp,
+                OffsetForLeaderEpochResponse::header_version(version),
+            )
+            .expect("response header");
+            assert_eq!(rh.correlation_id, 7);
+            let body = OffsetForLeaderEpochResponse::decode(&mut resp, version).expect("body");
+            assert_eq!(
+                answers(&body),
+                vec![(0, 1, 2), (errors::NOT_LEADER_OR_FOLLOWER, -1, -1)],
+                "v{version}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn epochs_are_fenced_and_only_the_leader_answers() {
         let b = broker().await;
         let (h, req) = ask(
