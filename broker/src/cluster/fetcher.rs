@@ -101,11 +101,11 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
             .into_iter()
             .partition(|p| p.replica.lock().needs_truncation());
         let asks = questions(&broker, &truncating);
+        let mut stream = stream;
         if !asks.is_empty() {
             faults.pass(me, them).await;
             correlation = correlation.wrapping_add(1);
             let req = epoch_request(&broker, &asks);
-            let mut stream = stream;
             let sent = round_trip::<_, OffsetForLeaderEpochResponse>(
                 &mut stream,
                 ApiKey::OffsetForLeaderEpoch,
@@ -118,11 +118,16 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
             .await;
             match sent {
                 Ok(resp) => {
-                    conn = Some(stream);
                     faults.pass(them, me).await;
-                    if !apply_epochs(&broker, leader, &asks, resp) {
-                        tokio::time::sleep(RETRY).await;
+                    let progress = apply_epochs(&broker, leader, &asks, resp);
+                    if parts.is_empty() {
+                        conn = Some(stream);
+                        if !progress {
+                            tokio::time::sleep(RETRY).await;
+                        }
+                        continue;
                     }
+                    // The partitions already in step are fetched on the same connection.
                 }
                 Err(e) => {
                     tracing::debug!(
@@ -131,14 +136,19 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
                         "OffsetForLeaderEpoch failed: {e}"
                     );
                     tokio::time::sleep(RETRY).await;
+                    continue;
                 }
             }
-            continue;
-        }
-        if parts.is_empty() {
-            // Every partition is still matching its log (a truncation that failed).
+        } else if parts.is_empty() {
+            // Only partitions that just truncated to their high watermark (they fetch
+            // next round), or whose truncation failed (retried after a pause).
             conn = Some(stream);
-            tokio::time::sleep(IDLE).await;
+            if truncating
+                .iter()
+                .any(|p| p.replica.lock().needs_truncation())
+            {
+                tokio::time::sleep(IDLE).await;
+            }
             continue;
         }
         faults.pass(me, them).await;
@@ -146,7 +156,6 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
         let req = request(&broker, &parts);
         let wait =
             Duration::from_millis(broker.config.int("replica.fetch.wait.max.ms").max(0) as u64);
-        let mut stream = stream;
         let limit = wait + Duration::from_secs(10);
         let sent = round_trip::<_, FetchResponse>(
             &mut stream,
