@@ -1,7 +1,9 @@
 //! A 3-node in-process cluster (`kafkalab_broker::Cluster`) driven by a real client
 //! (the `rdkafka` crate, librdkafka): metadata, acks=all, leader crash with an
 //! idempotent producer, ISR shrink and expand, min.insync.replicas; injected link
-//! latency, network partitions and slow disks.
+//! latency, network partitions and slow disks; leader-epoch truncation of a returning
+//! leader's divergent suffix, and a consumer validating its position after a leader
+//! change (OffsetForLeaderEpoch).
 //!
 //! The cluster runs on its own tokio runtime (2 workers); the test thread uses
 //! librdkafka's blocking calls. Every wait is bounded.
