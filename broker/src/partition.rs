@@ -1,5 +1,6 @@
-//! One topic partition on this broker: its log plus the idempotent-producer state, behind
-//! one lock so the sequence check and the append are atomic.
+//! One topic partition on this broker: its log plus the idempotent-producer state and
+//! the leader epoch cache, behind one lock so the sequence check, the append and the
+//! epoch bookkeeping are atomic.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::cluster::replica::ReplicaState;
 use crate::producer_state::{ProducerStates, SeqCheck};
 use crate::protocol::errors;
 use crate::record_batch::BatchHeader;
+use crate::replication::epoch_cache::{self, EpochCache};
 use crate::storage::{AppendInfo, LogConfig, PartitionLog, ReadResult, Storage, StorageError};
 
 pub struct Partition {
@@ -25,7 +27,60 @@ pub struct Partition {
 struct Inner {
     log: Box<dyn PartitionLog>,
     producers: ProducerStates,
+    /// Which leader epoch wrote from which offset, persisted beside the log.
+    epochs: EpochCache,
     tail: Tail,
+}
+
+impl Inner {
+    /// Writes the epoch cache after a change. A failed write is logged, not fatal: the
+    /// next open rebuilds the cache from the batches' epochs.
+    fn save_epochs(&mut self, topic: &str, index: i32) -> Result<(), StorageError> {
+        let text = self.epochs.encode();
+        self.log
+            .write_checkpoint(epoch_cache::FILE, text.as_bytes())
+            .inspect_err(|e| {
+                tracing::warn!(
+                    topic,
+                    partition = index,
+                    "writing {} failed: {e}",
+                    epoch_cache::FILE
+                )
+            })
+    }
+}
+
+/// The epoch cache of a log just opened: the checkpoint file, cut to what recovery left
+/// of the log, completed from the epochs of batches the file does not cover yet (a
+/// crash between an append and the file's write). An unreadable file is ignored: the
+/// batches rebuild it.
+fn recover_epochs(
+    log: &dyn PartitionLog,
+    topic: &str,
+    index: i32,
+) -> Result<(EpochCache, bool), StorageError> {
+    let mut dirty = false;
+    let mut epochs = match log.read_checkpoint(epoch_cache::FILE)? {
+        None => EpochCache::default(),
+        Some(bytes) => match std::str::from_utf8(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|t| EpochCache::decode(t).map_err(|e| e.to_string()))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(
+                    topic,
+                    partition = index,
+                    "rebuilding the leader epoch cache from the log: {e}"
+                );
+                dirty = true;
+                EpochCache::default()
+            }
+        },
+    };
+    dirty |= epochs.truncate_from_end(log.log_end_offset());
+    dirty |= epochs.truncate_from_start(log.log_start_offset());
+    Ok((epochs, dirty))
 }
 
 /// The most recently appended batches, kept in memory so consumers reading at the head
@@ -125,16 +180,30 @@ impl Partition {
         config: &LogConfig,
     ) -> Result<Partition, StorageError> {
         let log = storage.open(&topic, index, config)?;
+        let (mut epochs, mut dirty) = recover_epochs(log.as_ref(), &topic, index)?;
         let mut producers = ProducerStates::default();
-        log.for_each_batch(log.log_start_offset(), &mut |h| producers.record(h))?;
+        log.for_each_batch(log.log_start_offset(), &mut |h| {
+            producers.record(h);
+            if epochs
+                .latest_epoch()
+                .is_none_or(|l| h.partition_leader_epoch > l)
+            {
+                dirty |= epochs.assign(h.partition_leader_epoch, h.base_offset);
+            }
+        })?;
+        let mut inner = Inner {
+            log,
+            producers,
+            epochs,
+            tail: Tail::default(),
+        };
+        if dirty {
+            let _ = inner.save_epochs(&topic, index);
+        }
         Ok(Partition {
             topic,
             index,
-            inner: Mutex::new(Inner {
-                log,
-                producers,
-                tail: Tail::default(),
-            }),
+            inner: Mutex::new(inner),
             replica: Mutex::new(ReplicaState::default()),
         })
     }
@@ -165,6 +234,12 @@ impl Partition {
         let info = inner.log.append(&mut buf, now_ms)?;
         debug_assert_eq!(info.base_offset, header.base_offset);
         inner.producers.record(header);
+        if inner
+            .epochs
+            .assign(header.partition_leader_epoch, info.base_offset)
+        {
+            let _ = inner.save_epochs(&self.topic, self.index);
+        }
         inner
             .tail
             .push(info.base_offset, info.last_offset + 1, Bytes::from(buf));
@@ -172,11 +247,17 @@ impl Partition {
     }
 
     /// Drops every batch at or after `offset` and rebuilds the idempotent-producer
-    /// state from what is left.
+    /// state from what is left. The epoch cache forgets epochs that start at or after
+    /// the new log end (even when the log itself already ends there: an epoch a leader
+    /// took without writing).
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
         inner.tail.clear();
         inner.log.truncate_to(offset)?;
+        let end = inner.log.log_end_offset().min(offset);
+        if inner.epochs.truncate_from_end(end) {
+            inner.save_epochs(&self.topic, self.index)?;
+        }
         let mut producers = ProducerStates::default();
         let start = inner.log.log_start_offset();
         inner
@@ -215,6 +296,12 @@ impl Partition {
         let mut stored = *header;
         stored.base_offset = info.base_offset;
         inner.producers.record(&stored);
+        if inner
+            .epochs
+            .assign(header.partition_leader_epoch, info.base_offset)
+        {
+            let _ = inner.save_epochs(&self.topic, self.index);
+        }
         inner.tail.push(
             info.base_offset,
             info.last_offset + 1,
@@ -249,7 +336,38 @@ impl Partition {
     pub fn with_log<R>(&self, f: impl FnOnce(&mut dyn PartitionLog) -> R) -> R {
         let mut inner = self.inner.lock();
         inner.tail.clear();
-        f(inner.log.as_mut())
+        let out = f(inner.log.as_mut());
+        // Retention may have moved the log start past old epochs.
+        let start = inner.log.log_start_offset();
+        if inner.epochs.truncate_from_start(start) {
+            let _ = inner.save_epochs(&self.topic, self.index);
+        }
+        out
+    }
+
+    /// (epoch, end offset) for `epoch` in this log, for OffsetForLeaderEpoch (see
+    /// [`EpochCache::end_offset_for`]).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let inner = self.inner.lock();
+        inner
+            .epochs
+            .end_offset_for(epoch, inner.log.log_end_offset())
+    }
+
+    /// A copy of the leader epoch cache.
+    pub fn epochs(&self) -> EpochCache {
+        self.inner.lock().epochs.clone()
+    }
+
+    /// A new leader records its epoch as starting at its log end (Kafka's `makeLeader`),
+    /// so a follower asking about the previous epoch learns where it ended even before
+    /// this leader writes.
+    pub fn start_leader_epoch(&self, epoch: i32) {
+        let mut inner = self.inner.lock();
+        let end = inner.log.log_end_offset();
+        if inner.epochs.assign(epoch, end) {
+            let _ = inner.save_epochs(&self.topic, self.index);
+        }
     }
 
     /// Runs `f` with read-only access to the log (ListOffsets, metrics).
@@ -261,6 +379,110 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replication::epoch_cache::EpochEntry;
+    use crate::storage::compaction::tests::batch_with;
+    use crate::storage::file::FileStorage;
+    use kafka_protocol::records::Compression;
+
+    fn open(storage: &FileStorage) -> Partition {
+        Partition::open(storage, Arc::from("t"), 0, &LogConfig::default()).expect("open")
+    }
+
+    /// Appends `n` records written in leader epoch `epoch`, as a leader does.
+    fn append(p: &Partition, epoch: i32, n: usize) {
+        let recs: Vec<_> = (0..n).map(|i| (None, Some("v"), i as i64)).collect();
+        let mut batch = batch_with(0, &recs, -1, Compression::None);
+        crate::record_batch::set_partition_leader_epoch(&mut batch, epoch);
+        let header = BatchHeader::parse(&batch).expect("header");
+        p.append(&mut batch, &header, 0).expect("append");
+    }
+
+    fn entries(p: &Partition) -> Vec<(i32, i64)> {
+        p.epochs()
+            .entries()
+            .iter()
+            .map(
+                |&EpochEntry {
+                     epoch,
+                     start_offset,
+                 }| (epoch, start_offset),
+            )
+            .collect()
+    }
+
+    fn checkpoint(dir: &std::path::Path) -> String {
+        std::fs::read_to_string(dir.join("t-0").join(epoch_cache::FILE)).expect("checkpoint")
+    }
+
+    #[test]
+    fn the_epoch_cache_is_persisted_truncated_and_reloaded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = FileStorage::new(dir.path());
+        let p = open(&storage);
+        append(&p, -1, 1); // a producer's -1: no epoch
+        append(&p, 1, 2);
+        append(&p, 1, 1);
+        append(&p, 3, 3);
+        assert_eq!(entries(&p), vec![(1, 1), (3, 4)]);
+        assert_eq!(checkpoint(dir.path()), "0\n2\n1 1\n3 4\n");
+        assert_eq!(p.end_offset_for_epoch(1), (1, 4));
+        assert_eq!(p.end_offset_for_epoch(3), (3, 7));
+        drop(p);
+        let p = open(&storage);
+        assert_eq!(entries(&p), vec![(1, 1), (3, 4)]);
+        // The batch 4..7 straddles 5 and goes whole, and with it epoch 3.
+        p.truncate_to(5).expect("truncate");
+        assert_eq!(p.offsets().1, 4);
+        assert_eq!(entries(&p), vec![(1, 1)]);
+        assert_eq!(checkpoint(dir.path()), "0\n1\n1 1\n");
+        // A leader's epoch starts at its log end, before it writes; a later truncation
+        // to that end forgets it (the epoch wrote nothing here).
+        p.start_leader_epoch(4);
+        assert_eq!(entries(&p), vec![(1, 1), (4, 4)]);
+        p.truncate_to(4).expect("truncate");
+        assert_eq!(entries(&p), vec![(1, 1)]);
+        drop(p);
+        assert_eq!(entries(&open(&storage)), vec![(1, 1)]);
+    }
+
+    #[test]
+    fn recovery_keeps_the_epoch_cache_consistent_with_the_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = FileStorage::new(dir.path());
+        let p = open(&storage);
+        append(&p, 1, 2);
+        append(&p, 3, 3);
+        drop(p);
+        // A torn tail: recovery drops the last batch, the cache forgets epoch 3.
+        let seg = dir.path().join("t-0").join(format!("{:020}.log", 0));
+        let len = std::fs::metadata(&seg).expect("segment").len();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .expect("open");
+        f.set_len(len - 5).expect("tear");
+        drop(f);
+        let p = open(&storage);
+        assert_eq!(p.offsets().1, 2);
+        assert_eq!(entries(&p), vec![(1, 0)]);
+        assert_eq!(checkpoint(dir.path()), "0\n1\n1 0\n");
+        append(&p, 3, 3);
+        drop(p);
+        // A stale file (a crash before it was rewritten): the batches complete it.
+        let file = dir.path().join("t-0").join(epoch_cache::FILE);
+        std::fs::write(&file, "0\n1\n1 0\n").expect("write");
+        assert_eq!(entries(&open(&storage)), vec![(1, 0), (3, 2)]);
+        // A torn or garbled file: rebuilt from the batches' epochs.
+        for garbage in ["0\n2\n1 0\n3", "", "zzz"] {
+            std::fs::write(&file, garbage).expect("write");
+            assert_eq!(
+                entries(&open(&storage)),
+                vec![(1, 0), (3, 2)],
+                "{garbage:?}"
+            );
+            assert_eq!(checkpoint(dir.path()), "0\n2\n1 0\n3 2\n");
+        }
+    }
 
     #[test]
     fn tail_serves_whole_batches_from_the_containing_one() {

@@ -401,6 +401,27 @@ fn requests(key: ApiKey, v: i16) -> Vec<Option<Bytes>> {
                     .with_member_epoch(3),
             ),
         ],
+        ApiKey::OffsetForLeaderEpoch => ["t", "missing"]
+            .into_iter()
+            .map(|topic| {
+                frame(
+                    key,
+                    v,
+                    &OffsetForLeaderEpochRequest::default()
+                        .with_replica_id(BrokerId(-1))
+                        .with_topics(vec![
+                            offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                                .with_topic(tn(topic))
+                                .with_partitions(vec![
+                                    offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                        .with_partition(0)
+                                        .with_current_leader_epoch(-1)
+                                        .with_leader_epoch(0),
+                                ]),
+                        ]),
+                )
+            })
+            .collect(),
         other => panic!("no request builder for {other:?}: add one"),
     }
 }

@@ -343,7 +343,11 @@ async fn fetch_long_poll_answers_on_data_or_after_max_wait() {
     assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
     let p = &resp.responses[0].partitions[0];
     assert_eq!(p.high_watermark, 3);
-    assert!(p.records.as_ref().is_some_and(|r| !r.is_empty()));
+    let records = p.records.as_ref().expect("records");
+    // The producer sent partitionLeaderEpoch -1; the leader stamps its epoch (0 on a
+    // single node), which consumers see as each record's leader epoch.
+    let header = kafkalab_broker::record_batch::BatchHeader::parse(records).expect("a batch");
+    assert_eq!(header.partition_leader_epoch, 0);
 }
 
 #[tokio::test]

@@ -146,6 +146,7 @@ async fn run(
                     cluster.bootstrap()
                 );
                 let addr = cluster.bootstrap();
+                cluster.faults().reseed(seed);
                 embedded = Some(Embedded::Cluster(ClusterFaults::start(cluster)));
                 addr
             } else {
@@ -205,6 +206,10 @@ async fn run(
             bootstrap,
             report_root,
             started_at: now,
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs_f64()),
             stamp,
             seed,
             progress: view_hooks.is_none(),

@@ -1,7 +1,9 @@
 //! A 3-node in-process cluster (`kafkalab_broker::Cluster`) driven by a real client
 //! (the `rdkafka` crate, librdkafka): metadata, acks=all, leader crash with an
 //! idempotent producer, ISR shrink and expand, min.insync.replicas; injected link
-//! latency, network partitions and slow disks.
+//! latency, network partitions and slow disks; leader-epoch truncation of a returning
+//! leader's divergent suffix, and a consumer validating its position after a leader
+//! change (OffsetForLeaderEpoch).
 //!
 //! The cluster runs on its own tokio runtime (2 workers); the test thread uses
 //! librdkafka's blocking calls. Every wait is bounded.
@@ -170,6 +172,17 @@ impl Lab {
                 Some((id, part.offsets().1))
             })
             .collect()
+    }
+
+    /// (log end offset, high watermark) of a partition on node `id`.
+    fn end_and_hw(&self, id: i32, topic: &str, p: i32) -> (i64, i64) {
+        let b = self.cluster().broker(id).expect("running node");
+        let part = b
+            .topics
+            .get(topic)
+            .and_then(|t| t.partition(p))
+            .expect("partition");
+        (part.offsets().1, part.high_watermark())
     }
 
     /// Every record batch of a partition on node `id`, concatenated.
@@ -882,4 +895,200 @@ fn a_slow_disk_makes_a_follower_leave_the_isr_and_return() {
     let leader_broker = lab.cluster().broker(leader).expect("leader").clone();
     assert!(leader_broker.metrics.isr_shrinks.get() >= 1);
     assert!(leader_broker.metrics.isr_expands.get() >= 1);
+}
+
+/// KIP-101's divergence: the leader alone holds acks=1 records past its followers (its
+/// ISR shrank to itself, so its high watermark counts them), it crashes, a follower is
+/// elected (unclean) and takes other records at the same offsets. The old leader comes
+/// back with a high watermark past the point where the logs part: truncating to it
+/// would keep its own records. With leader epochs it asks the new leader
+/// (OffsetForLeaderEpoch) where its epoch ended there and drops everything after.
+#[test]
+fn a_returning_leader_truncates_its_unreplicated_suffix_by_leader_epoch() {
+    let mut lab = Lab::start(&[
+        ("replica.lag.time.max.ms", "1000"),
+        ("unclean.leader.election.enable", "true"),
+        ("auto.leader.rebalance.enable", "false"),
+    ]);
+    lab.create_topic("fork", 1, 3, &[("min.insync.replicas", "1")]);
+    lab.produce_acked("fork", "common-", 10);
+    wait_until("followers caught up", Duration::from_secs(10), || {
+        lab.log_ends("fork", 0).iter().all(|&(_, e)| e == 10)
+    });
+    let old = lab.leader("fork", 0).expect("leader");
+    let followers: Vec<i32> = lab
+        .cluster()
+        .node_ids()
+        .into_iter()
+        .filter(|&i| i != old)
+        .collect();
+    // The followers' fetches to the leader stall (a latency far past the lag time;
+    // a blocked link would also cut the leader off from the controller).
+    for &f in &followers {
+        lab.fault(FaultCommand::Link {
+            from: Node::Broker(f),
+            to: Node::Broker(old),
+            latency: Some(Duration::from_secs(120)),
+            loss: None,
+            blocked: None,
+        });
+    }
+    wait_until("ISR shrunk to the leader", Duration::from_secs(15), || {
+        lab.isr("fork", 0) == vec![old]
+    });
+    let acks1 = producer(&lab.bootstrap(), &[("acks", "1")]);
+    for i in 0..5 {
+        lab.send_awaited(&acks1, "fork", &format!("old-{i}"));
+    }
+    // Alone in its ISR, the leader commits them: its high watermark passes 10, the
+    // offset where the logs will part, and reaches its checkpoint file.
+    let checkpoint = || {
+        let b = lab.cluster().broker(old).expect("old leader");
+        b.storage()
+            .read_meta("replication-offset-checkpoint")
+            .expect("read checkpoint")
+            .map(|c| String::from_utf8_lossy(&c).contains(r#""fork":{"0":15}"#))
+            .unwrap_or(false)
+    };
+    wait_until(
+        "high watermark 15 checkpointed",
+        Duration::from_secs(10),
+        checkpoint,
+    );
+    assert_eq!(lab.end_and_hw(old, "fork", 0), (15, 15));
+    for &f in &followers {
+        assert_eq!(
+            lab.end_and_hw(f, "fork", 0).0,
+            10,
+            "node {f} fetched nothing new"
+        );
+    }
+    let epoch_of = |lab: &Lab| {
+        lab.cluster()
+            .controller
+            .read(|m| m.partition("fork", 0).map(|p| p.leader_epoch))
+            .expect("partition")
+    };
+    let old_epoch = epoch_of(&lab);
+    lab.crash(old);
+    wait_until("an unclean leader", Duration::from_secs(10), || {
+        lab.leader("fork", 0).is_some_and(|l| l != old)
+    });
+    let new = lab.leader("fork", 0).expect("new leader");
+    lab.fault(FaultCommand::Heal);
+    // Other records at the offsets the old leader used (and beyond its end).
+    for i in 0..8 {
+        lab.send_awaited(&acks1, "fork", &format!("new-{i}"));
+    }
+    println!(
+        "leader {old} (epoch {old_epoch}) crashed with 10..15 unreplicated, high watermark 15; \
+         node {new} leads epoch {} and wrote 10..18",
+        epoch_of(&lab)
+    );
+    lab.restart(old);
+    wait_until("all replicas at 18", Duration::from_secs(20), || {
+        let ends = lab.log_ends("fork", 0);
+        ends.len() == 3 && ends.iter().all(|&(_, e)| e == 18)
+    });
+    let reference = lab.log_bytes(new, "fork", 0);
+    for id in lab.cluster().node_ids() {
+        let bytes = lab.log_bytes(id, "fork", 0);
+        let first_difference = bytes.iter().zip(&reference).position(|(a, b)| a != b);
+        assert!(
+            bytes == reference,
+            "node {id} diverges from leader {new}: {} bytes vs {}, first difference at byte {first_difference:?}",
+            bytes.len(),
+            reference.len()
+        );
+    }
+    let old_epochs = lab
+        .cluster()
+        .broker(old)
+        .and_then(|b| b.topics.get("fork"))
+        .and_then(|t| t.partition(0))
+        .expect("partition")
+        .epochs();
+    println!("replica logs identical; node {old}'s epoch cache now {old_epochs:?}");
+    let mut expected: Vec<String> = (0..10).map(|i| format!("common-{i}")).collect();
+    expected.extend((0..8).map(|i| format!("new-{i}")));
+    assert_eq!(consume_all(&lab.bootstrap(), "fork", 0, 18), expected);
+}
+
+/// A consumer in the middle of a partition when its leader crashes: librdkafka learns
+/// the new leader (epoch + 1) and validates its position with OffsetForLeaderEpoch
+/// (KIP-320) before fetching on. The new leader answers where the position's epoch
+/// ended in its log; the position is below it, so the consumer continues exactly
+/// there: no reset (`auto.offset.reset=earliest` would re-read from 0), nothing lost.
+#[test]
+fn a_consumer_continues_across_a_leader_change_after_validating_its_position() {
+    let mut lab = Lab::start(&[("auto.leader.rebalance.enable", "false")]);
+    lab.create_topic("follow", 1, 3, &[("min.insync.replicas", "2")]);
+    lab.produce_acked("follow", "a-", 20);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", lab.bootstrap())
+        .set("group.id", "epoch-validation")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("follow", 0, Offset::Beginning)
+        .expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let mut got: Vec<(i64, String)> = Vec::new();
+    let poll_until = |n: usize, got: &mut Vec<(i64, String)>| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got.len() < n && Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => got.push((
+                    m.offset(),
+                    String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
+                )),
+                Some(Err(e)) => println!("consumer: {e}"),
+                None => {}
+            }
+        }
+    };
+    poll_until(20, &mut got);
+    assert_eq!(got.len(), 20, "first half consumed");
+    let old = lab.leader("follow", 0).expect("leader");
+    lab.crash(old);
+    wait_until("a new leader", Duration::from_secs(10), || {
+        lab.leader("follow", 0).is_some_and(|l| l != old)
+    });
+    let new = lab.leader("follow", 0).expect("new leader");
+    lab.produce_acked("follow", "b-", 20);
+    poll_until(40, &mut got);
+    // A little longer: a reset to earliest would bring duplicates now.
+    let extra = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < extra {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            got.push((
+                m.offset(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
+            ));
+        }
+    }
+    let expected: Vec<(i64, String)> = (0..20)
+        .map(|i| format!("a-{i}"))
+        .chain((0..20).map(|i| format!("b-{i}")))
+        .enumerate()
+        .map(|(o, v)| (o as i64, v))
+        .collect();
+    assert_eq!(got, expected);
+    // Followers ask too (before fetching from the new leader): informative only.
+    let served: f64 = scrape(lab.cluster())
+        .lines()
+        .filter(|l| {
+            l.starts_with("kafkalab_broker_requests_total{")
+                && l.contains(r#"api="OffsetForLeaderEpoch""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    println!(
+        "leader {old} crashed, {new} leads; the consumer went on from offset 20 to 40 \
+         ({served} OffsetForLeaderEpoch requests served, followers' included)"
+    );
 }

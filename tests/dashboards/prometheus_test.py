@@ -461,6 +461,7 @@ def run_checks(binary, prometheus, promtool, procs, tmp, all_q):
 
     check_phases(prom, start, end, failures)
     check_event_timestamps(prom, start, end, wall_start, wall_end, failures)
+    check_faults_within_one_scrape(prom, end, failures)
 
     if failures:
         raise Failure(f"{len(failures)} of {checked} expressions or checks failed:\n  " + "\n  ".join(failures))
@@ -502,6 +503,43 @@ def check_event_timestamps(prom, start, end, wall_start, wall_end, failures):
             failures.append(f"event {label}: timestamp {at} outside the run ({wall_start:.0f}..{wall_end:.0f})")
         elif not first_seen - 5 <= at <= first_seen + 0.5:
             failures.append(f"event {label}: timestamp {at} too far from its first scrape at {first_seen}")
+
+
+def raw_samples(prom, selector, end, window_s):
+    """Every scraped sample of `selector` in the last `window_s` seconds before `end`,
+    with the time of the scrape that took it: [(t, value)], oldest first."""
+    data = prom.instant(f"{selector}[{window_s}s]", end)
+    return sorted((float(t), float(v)) for s in data["result"] for t, v in s["values"])
+
+
+def check_faults_within_one_scrape(prom, end, failures):
+    """A broker fault in the scenario shows in the metrics at the first scrape after it:
+    the event's counter and its effect on the cluster (live brokers), at most one scrape
+    interval after the event's own timestamp (plus the scrape's jitter)."""
+    window = 600
+    # The counter moves as the event is applied; the effect may take the cluster a few
+    # hundred milliseconds more (a restarted node recovers its log first).
+    limits = {"the event counter": SCRAPE_S + 0.25}
+    for kind, effect, want in (("kill-broker", "below", 3), ("restart-broker", "at", 3)):
+        stamps = raw_samples(prom, f'kafkalab_scenario_last_event_timestamp_seconds{{kind="{kind}"}}', end, window)
+        if not stamps:
+            failures.append(f"{kind}: no event timestamp scraped")
+            continue
+        at = stamps[0][1]
+        counted = [t for t, v in raw_samples(prom, f'kafkalab_scenario_events_total{{kind="{kind}"}}', end, window)
+                   if v >= 1]
+        live = raw_samples(prom, "kafkalab_controller_live_brokers", end, window)
+        shown = [t for t, v in live if t >= at - 0.1 and (v < want if effect == "below" else v == want)]
+        for what, seen in (("the event counter", counted), (f"live brokers {effect} {want}", shown)):
+            if not seen:
+                failures.append(f"{kind} at {at:.3f}: {what} never scraped")
+                continue
+            delay = seen[0] - at
+            print(f"  {kind} at {at:.3f}: {what} first scraped {delay:+.3f} s later")
+            limit = limits.get(what, SCRAPE_S + 0.5)
+            if not -0.1 <= delay <= limit:
+                failures.append(f"{kind} at {at:.3f}: {what} first scraped {delay:+.3f} s later "
+                                f"(within one scrape, {SCRAPE_S} s, expected)")
 
 
 if __name__ == "__main__":

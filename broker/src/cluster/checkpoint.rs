@@ -1,7 +1,9 @@
 //! The high-watermark checkpoint (Kafka's `replication-offset-checkpoint`): each node
 //! writes its partitions' high watermarks beside its logs every second and at a clean
-//! stop, and reads them back at start-up, so a restarted follower truncates only what
-//! may not have been committed instead of its whole log.
+//! stop, and reads them back at start-up: a restarted follower without a leader epoch
+//! cache truncates to it (instead of its whole log), and a leader starts its high
+//! watermark from it. (The leader epoch cache is per partition, kept by
+//! [`crate::partition::Partition`] in the partition directory.)
 
 use std::collections::BTreeMap;
 

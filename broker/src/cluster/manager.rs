@@ -162,16 +162,17 @@ pub fn reconcile(broker: &Broker, controller: &Controller) {
                 .ok()
                 .and_then(|i| meta.partitions.get(i));
             let (_, end) = p.offsets();
-            let effect = p.replica.lock().apply(pm, me, end, lag, now);
+            let (effect, epoch) = {
+                let mut r = p.replica.lock();
+                (r.apply(pm, me, end, lag, now), r.leader_epoch())
+            };
             match effect {
-                Some(Effect::TruncateTo(offset)) => {
-                    tracing::info!(node = me, topic = %p.topic, partition = p.index, from = end, to = offset, "follower truncates to its high watermark");
-                    if let Err(e) = p.truncate_to(offset) {
-                        tracing::error!(node = me, topic = %p.topic, partition = p.index, "truncation failed: {e}");
-                    }
+                Some(Effect::BecameLeader) => {
+                    p.start_leader_epoch(epoch);
+                    woke = true;
                 }
-                Some(Effect::BecameLeader) => woke = true,
-                None => {}
+                // Its fetcher matches the log to the new leader's before fetching.
+                Some(Effect::BecameFollower) | None => {}
             }
         }
     }

@@ -13,6 +13,16 @@
 //! with their replica id to the leader's listener ([`fetcher`]); the leader tracks
 //! them in its [`crate::replication::isr::IsrState`] ([`replica`]).
 //!
+//! Divergent logs are resolved by leader epoch (KIP-101 / KIP-279): a leader stamps
+//! its epoch into each batch it appends and records where its epoch starts; every
+//! replica keeps that history in its leader epoch cache
+//! ([`crate::replication::epoch_cache`], `leader-epoch-checkpoint` in the partition
+//! directory). A replica that becomes a follower (a new leader epoch, or a restart)
+//! does not fetch until its fetcher has asked the leader with OffsetForLeaderEpoch
+//! where its latest epoch ends there and truncated at that offset
+//! ([`crate::replication::truncation`]); the high watermark ([`checkpoint`]) is only
+//! the fallback when it has no epoch cached.
+//!
 //! Failure detection is immediate: [`Cluster::crash`] tells the controller at once (as
 //! a broker session timeout would, later), which elects new leaders for what the node
 //! led. The node stays in the ISR of partitions it followed until their leader's lag

@@ -4,11 +4,14 @@
 //! Pure: [`ReplicaState::apply`] takes the partition's metadata, this node's log end
 //! offset and `now`, changes the role and returns what the caller must do to the log.
 //!
-//! Divergent logs: a replica that becomes a follower under a new leader epoch truncates
-//! its log to its high watermark and fetches the rest from the new leader (Kafka's rule
-//! before KIP-101's leader-epoch based truncation). Everything below the high
-//! watermark was in every ISR member's log, the new leader's included, so nothing
-//! committed is dropped and no follower keeps records the new leader does not have.
+//! Divergent logs: a replica that becomes a follower under a new leader epoch first
+//! matches its log to the new leader's (KIP-101 / KIP-279): its fetcher asks the leader
+//! with OffsetForLeaderEpoch where this replica's latest epoch ends in the leader's log
+//! and truncates there ([`crate::replication::truncation`]); only then does it fetch.
+//! The high watermark is only the fallback when no epoch is known. A high watermark can
+//! be past the point where the logs diverge (a follower learns it from fetches, and
+//! acks=1 leaders lose records that followers' high watermarks already counted), so
+//! truncating to it could keep records the new leader does not have.
 
 use super::metadata::PartitionMeta;
 use crate::replication::isr::IsrState;
@@ -25,6 +28,9 @@ pub enum Role {
     Follower {
         epoch: i32,
         leader: BrokerId,
+        /// The log has been matched to the leader's for this epoch; until then the
+        /// fetcher truncates instead of fetching.
+        truncated: bool,
     },
     /// A replica of a partition without a leader (offline), or not a replica here.
     Idle {
@@ -35,11 +41,11 @@ pub enum Role {
 /// What the caller must do after a role change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
-    /// Drop every record at or after this offset (a new follower above its high
-    /// watermark).
-    TruncateTo(i64),
-    /// This node now leads: wake producers and fetchers waiting on it.
+    /// This node now leads: record the epoch's start in the epoch cache, wake
+    /// producers and fetchers waiting on it.
     BecameLeader,
+    /// This node now follows another leader: its fetcher truncates before fetching.
+    BecameFollower,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +119,39 @@ impl ReplicaState {
         }
     }
 
+    /// A follower whose log is not yet matched to its leader's (no fetching until it is).
+    pub fn needs_truncation(&self) -> bool {
+        matches!(
+            self.role,
+            Role::Follower {
+                truncated: false,
+                ..
+            }
+        )
+    }
+
+    /// The follower matched its log to the leader of `epoch` (a no-op if the role
+    /// changed meanwhile).
+    pub fn truncation_done(&mut self, epoch: i32) {
+        if let Role::Follower {
+            epoch: e,
+            truncated,
+            ..
+        } = &mut self.role
+        {
+            if *e == epoch {
+                *truncated = true;
+            }
+        }
+    }
+
+    /// The leader refused the follower's fetch offset: match the logs again.
+    pub fn truncate_again(&mut self) {
+        if let Role::Follower { truncated, .. } = &mut self.role {
+            *truncated = false;
+        }
+    }
+
     /// A follower learned the leader's high watermark from a fetch response.
     pub fn on_leader_high_watermark(&mut self, hw: i64) {
         if matches!(self.role, Role::Follower { .. }) {
@@ -166,10 +205,10 @@ impl ReplicaState {
                 self.role = Role::Follower {
                     epoch: meta.leader_epoch,
                     leader: l,
+                    truncated: false,
                 };
-                let hw = self.known_high_watermark.min(log_end_offset);
-                self.known_high_watermark = hw;
-                (log_end_offset > hw).then_some(Effect::TruncateTo(hw))
+                self.known_high_watermark = self.known_high_watermark.min(log_end_offset);
+                Some(Effect::BecameFollower)
             }
             None => {
                 self.role = Role::Idle {
@@ -222,18 +261,32 @@ mod tests {
     }
 
     #[test]
-    fn a_new_follower_truncates_to_its_high_watermark() {
+    fn a_new_follower_matches_its_log_before_fetching() {
         let mut r = ReplicaState::clustered(0);
-        r.apply(Some(&meta(Some(2), 0)), 1, 0, 30_000, 0);
+        assert_eq!(
+            r.apply(Some(&meta(Some(2), 0)), 1, 0, 30_000, 0),
+            Some(Effect::BecameFollower)
+        );
+        assert!(r.needs_truncation());
+        r.truncation_done(0);
+        assert!(!r.needs_truncation());
         r.on_leader_high_watermark(7);
         assert_eq!(r.high_watermark(9), 7);
-        // The leader dies with records 7..9 uncommitted here; node 3 leads now.
+        // The leader dies; node 3 leads now: truncate again before fetching from it.
         assert_eq!(
             r.apply(Some(&meta(Some(3), 1)), 1, 9, 30_000, 5),
-            Some(Effect::TruncateTo(7))
+            Some(Effect::BecameFollower)
         );
-        // A follower that holds nothing above its high watermark keeps its log.
-        assert_eq!(r.apply(Some(&meta(Some(2), 2)), 1, 7, 30_000, 6), None);
+        assert!(r.needs_truncation());
+        // A late answer for the previous epoch does not count for this one.
+        r.truncation_done(0);
+        assert!(r.needs_truncation());
+        r.truncation_done(1);
+        assert!(!r.needs_truncation());
+        r.truncate_again();
+        assert!(r.needs_truncation());
+        // The same epoch again changes nothing.
+        assert_eq!(r.apply(Some(&meta(Some(3), 1)), 1, 9, 30_000, 6), None);
     }
 
     #[test]
@@ -248,8 +301,9 @@ mod tests {
         assert_eq!(r.high_watermark(10), 8);
         assert_eq!(
             r.apply(Some(&meta(Some(2), 1)), 1, 10, 30_000, 2),
-            Some(Effect::TruncateTo(8))
+            Some(Effect::BecameFollower)
         );
+        assert_eq!(r.high_watermark(10), 8);
         assert_eq!(r.apply(Some(&meta(None, 2)), 1, 8, 30_000, 3), None);
         assert!(!r.is_leader());
         assert_eq!(r.apply(None, 1, 8, 30_000, 3), None);

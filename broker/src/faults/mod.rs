@@ -15,7 +15,8 @@
 //! - a slow disk adds its latency to every batch a node appends (leader produce and
 //!   follower fetch alike), as an extra write + fsync would.
 //!
-//! Random choices (which message is lost) come from a generator seeded by the cluster.
+//! Random choices (which message is lost) come from a seeded generator: a scenario run
+//! reseeds it with the run's seed ([`Faults::reseed`]).
 
 pub mod control;
 pub mod link;
@@ -92,6 +93,12 @@ impl Faults {
 
     pub fn rule(&self, from: Node, to: Node) -> LinkRule {
         self.links.read().rule(from, to)
+    }
+
+    /// Starts the loss samples over from `seed` (a scenario run passes its own, so a
+    /// rerun with the same seed loses the same messages).
+    pub fn reseed(&self, seed: u64) {
+        *self.rng.lock() = StdRng::seed_from_u64(seed);
     }
 
     /// What a message sent now over `from → to` meets (draws the loss sample).
@@ -173,5 +180,34 @@ impl Faults {
                 .map(|(&n, d)| (n, d.as_millis() as u64))
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which of 64 messages over a lossy link are lost.
+    fn losses(f: &Faults) -> Vec<bool> {
+        (0..64)
+            .map(|_| {
+                matches!(f.transit(Node::Broker(0), Node::Broker(1)),
+                    Transit::After(d) if d >= link::RETRANSMIT)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reseeded_generator_loses_the_same_messages() {
+        let f = Faults::new(0);
+        f.edit_links(|l| l.set_loss(Node::Broker(0), Node::Broker(1), 0.5))
+            .expect("valid loss");
+        f.reseed(7);
+        let first = losses(&f);
+        assert!(first.contains(&true) && first.contains(&false), "{first:?}");
+        f.reseed(7);
+        assert_eq!(losses(&f), first, "same seed, same losses");
+        f.reseed(8);
+        assert_ne!(losses(&f), first, "another seed, other losses");
     }
 }

@@ -280,10 +280,9 @@ fn produce_partition(
         record_batch::set_log_append_time(&mut batch, now).map_err(batch_error)?;
         append_time = now;
     }
-    if replicated {
-        // Followers and later leaders see which epoch wrote the batch (not under the CRC).
-        record_batch::set_partition_leader_epoch(&mut batch, leader_epoch);
-    }
+    // Followers, later leaders and consumers see which epoch wrote the batch (not under
+    // the CRC); a single node is epoch 0, as a one-broker Kafka is.
+    record_batch::set_partition_leader_epoch(&mut batch, leader_epoch);
     let header = BatchHeader::parse(&batch).map_err(batch_error)?;
     let wait = |end: i64| (replicated && acks == -1).then(|| (partition.clone(), end, min_isr));
     match partition.append(&mut batch, &header, now) {

@@ -32,6 +32,7 @@ codes! {
     NOT_ENOUGH_REPLICAS_AFTER_APPEND = NotEnoughReplicasAfterAppend,
     NOT_CONTROLLER = NotController,
     FENCED_LEADER_EPOCH = FencedLeaderEpoch,
+    UNKNOWN_LEADER_EPOCH = UnknownLeaderEpoch,
     INVALID_REQUIRED_ACKS = InvalidRequiredAcks,
     UNSUPPORTED_VERSION = UnsupportedVersion,
     TOPIC_ALREADY_EXISTS = TopicAlreadyExists,
@@ -83,6 +84,8 @@ mod tests {
         assert_eq!(super::INVALID_PARTITIONS, 37);
         assert_eq!(super::OUT_OF_ORDER_SEQUENCE_NUMBER, 45);
         assert_eq!(super::TOPIC_DELETION_DISABLED, 73);
+        assert_eq!(super::FENCED_LEADER_EPOCH, 74);
+        assert_eq!(super::UNKNOWN_LEADER_EPOCH, 75);
         assert_eq!(super::name(45), "OUT_OF_ORDER_SEQUENCE_NUMBER");
         assert_eq!(super::name(0), "NONE");
         assert_eq!(super::name(999), "OTHER");

@@ -128,6 +128,7 @@ pub async fn handle(
         DescribeGroups => m::DescribeGroupsRequest, handlers::describe_groups::handle;
         DeleteGroups => m::DeleteGroupsRequest, handlers::delete_groups::handle;
         OffsetDelete => m::OffsetDeleteRequest, handlers::offset_delete::handle;
+        OffsetForLeaderEpoch => m::OffsetForLeaderEpochRequest, handlers::offset_for_leader_epoch::handle;
         ConsumerGroupHeartbeat => m::ConsumerGroupHeartbeatRequest, handlers::consumer_group_heartbeat::handle;
     };
     if let Some(t) = timer {
@@ -163,6 +164,7 @@ pub fn api_label(api: ApiKey) -> &'static str {
         ApiKey::DescribeGroups => "DescribeGroups",
         ApiKey::DeleteGroups => "DeleteGroups",
         ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
         ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         _ => "Other",
     }

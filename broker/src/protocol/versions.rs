@@ -29,6 +29,8 @@ const IMPLEMENTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // v0-1 were removed in Kafka 4.0 (KIP-896) and are not in the kafka-protocol crate.
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
 ];
 
@@ -70,6 +72,7 @@ mod tests {
     fn every_implemented_api_has_a_non_empty_range() {
         assert_eq!(all().len(), IMPLEMENTED.len());
         assert_eq!(supported(ApiKey::ApiVersions), Some((0, 4)));
+        assert_eq!(supported(ApiKey::OffsetForLeaderEpoch), Some((2, 4)));
         assert_eq!(supported(ApiKey::Vote), None);
     }
 }

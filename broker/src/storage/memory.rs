@@ -16,8 +16,12 @@ use crate::record_batch::{self, BatchHeader};
 #[derive(Default)]
 struct Inner {
     logs: HashMap<(String, i32), Arc<Mutex<Vec<Stored>>>>,
+    /// Per-partition checkpoint files.
+    files: HashMap<(String, i32), Files>,
     meta: HashMap<String, Vec<u8>>,
 }
+
+type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
 
 #[derive(Clone)]
 struct Stored {
@@ -41,6 +45,7 @@ impl MemoryStorage {
 
 struct MemoryLog {
     batches: Arc<Mutex<Vec<Stored>>>,
+    files: Files,
     start: i64,
     end: i64,
 }
@@ -210,6 +215,15 @@ impl PartitionLog for MemoryLog {
         Ok(())
     }
 
+    fn read_checkpoint(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.files.lock().get(name).cloned())
+    }
+
+    fn write_checkpoint(&mut self, name: &str, data: &[u8]) -> Result<(), StorageError> {
+        self.files.lock().insert(name.to_string(), data.to_vec());
+        Ok(())
+    }
+
     fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
         if offset >= self.end {
             return Ok(());
@@ -231,13 +245,12 @@ impl Storage for MemoryStorage {
         partition: i32,
         _config: &LogConfig,
     ) -> Result<Box<dyn PartitionLog>, StorageError> {
-        let batches = self
-            .inner
-            .lock()
-            .logs
-            .entry((topic.to_string(), partition))
-            .or_default()
-            .clone();
+        let (batches, files) = {
+            let mut inner = self.inner.lock();
+            let key = (topic.to_string(), partition);
+            let batches = inner.logs.entry(key.clone()).or_default().clone();
+            (batches, inner.files.entry(key).or_default().clone())
+        };
         let (start, end) = {
             let b = batches.lock();
             (
@@ -247,6 +260,7 @@ impl Storage for MemoryStorage {
         };
         Ok(Box::new(MemoryLog {
             batches,
+            files,
             start,
             end,
         }))
@@ -257,10 +271,10 @@ impl Storage for MemoryStorage {
     }
 
     fn remove(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
-        self.inner
-            .lock()
-            .logs
-            .remove(&(topic.to_string(), partition));
+        let mut inner = self.inner.lock();
+        let key = (topic.to_string(), partition);
+        inner.logs.remove(&key);
+        inner.files.remove(&key);
         Ok(())
     }
 

@@ -164,6 +164,12 @@ pub trait PartitionLog: Send {
     /// whole, so the log end offset afterwards is at most `offset`; below the log start
     /// the log is emptied at its start offset.
     fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError>;
+
+    /// Reads a small file kept with this partition's log (Kafka's
+    /// `leader-epoch-checkpoint` in the partition directory); `None` when absent.
+    fn read_checkpoint(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Atomically replaces such a file (write temp + fsync + rename).
+    fn write_checkpoint(&mut self, name: &str, data: &[u8]) -> Result<(), StorageError>;
 }
 
 /// A set of partition logs: opens (recovering on open), lists and deletes them.

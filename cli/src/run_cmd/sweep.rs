@@ -42,12 +42,14 @@ fn point_line(run: &PointRun) -> String {
     let m = |k: &str| run.metrics.get(k).copied();
     let f = |v: Option<f64>, d: usize| v.map_or("–".to_string(), |v| format!("{v:.d$}"));
     format!(
-        "    {} records/s acked, produce p99 {} ms, e2e p99 {} ms, {} records/request, {} requests/s; expectations {}",
+        "    {} records/s acked, produce p50 {} ms p99 {} ms, e2e p99 {} ms, {} records/request, {} requests/s, lost {}; expectations {}",
         f(m("produce_throughput_rps"), 0),
+        f(m("p50_produce_ms"), 2),
         f(m("p99_produce_ms"), 2),
         f(m("p99_e2e_ms"), 2),
         f(m("records_per_request"), 1),
         f(m("requests_per_s"), 0),
+        f(m("lost"), 0),
         if run.passed { "held" } else { "FAILED" }
     )
 }

@@ -51,6 +51,11 @@ pub struct RunOptions {
     pub report_root: PathBuf,
     /// Wall-clock start, formatted by the caller (the engine reads no wall clock).
     pub started_at: String,
+    /// The wall clock as Unix seconds, read by the caller just before [`run`]: event
+    /// timestamps (Grafana annotations) count from it. `None`: `started_at`, which is
+    /// whole seconds and taken before the embedded broker started, so up to a few
+    /// seconds early.
+    pub started_unix: Option<f64>,
     /// Directory-name stamp, e.g. `20261125-081500`.
     pub stamp: String,
     /// The run's seed (printed first; every random choice derives from it).
@@ -130,6 +135,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         opts.registry.as_ref(),
         scenario,
         opts.seed,
+        opts.started_unix,
         &opts.started_at,
     );
     let admin = Admin::new(&opts.bootstrap).await?;

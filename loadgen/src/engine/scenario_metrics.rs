@@ -6,8 +6,9 @@
 //! targets, `[expect]` entries) or from a closed set (phases, event kinds, latency
 //! measures): bounded by construction.
 //!
-//! The engine reads no wall clock: event timestamps are the run's start time as the
-//! CLI formatted it (`RunOptions::started_at`) plus the elapsed `tokio::time::Instant`.
+//! The engine reads no wall clock: event timestamps are the Unix time the CLI read just
+//! before the run (`RunOptions::started_unix`) plus the elapsed `tokio::time::Instant`,
+//! so an event is stamped when it happened, not up to a few seconds early.
 
 use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use tokio::time::Instant;
@@ -114,12 +115,14 @@ impl ScenarioMetrics {
         registry: Option<&Registry>,
         scenario: &Scenario,
         seed: u64,
+        started_unix: Option<f64>,
         started_at: &str,
     ) -> ScenarioMetrics {
         let Some(registry) = registry else {
             return ScenarioMetrics { inner: None };
         };
-        let metrics = match Inner::register(registry, scenario, seed, started_at) {
+        let started_unix = started_unix.or_else(|| unix_seconds(started_at));
+        let metrics = match Inner::register(registry, scenario, seed, started_unix) {
             Ok(inner) => ScenarioMetrics { inner: Some(inner) },
             Err(e) => {
                 tracing::warn!("scenario metrics not registered: {e}");
@@ -216,7 +219,7 @@ impl Inner {
         registry: &Registry,
         scenario: &Scenario,
         seed: u64,
-        started_at: &str,
+        started_unix: Option<f64>,
     ) -> prometheus::Result<Inner> {
         let info = IntGaugeVec::new(metric_opts("kafkalab_scenario_info"), &["scenario", "seed"])?;
         info.with_label_values(&[scenario.name.as_str(), &seed.to_string()])
@@ -236,7 +239,7 @@ impl Inner {
                 metric_opts("kafkalab_scenario_latency_seconds"),
                 &["measure", "percentile"],
             )?,
-            started_unix: unix_seconds(started_at).unwrap_or(0.0),
+            started_unix: started_unix.unwrap_or(0.0),
             started: Instant::now(),
         };
         for k in EventKind::ALL {
@@ -254,10 +257,8 @@ impl Inner {
         registry.register(Box::new(inner.last_event.clone()))?;
         registry.register(Box::new(inner.expectations.clone()))?;
         registry.register(Box::new(inner.latency.clone()))?;
-        if unix_seconds(started_at).is_none() {
-            tracing::warn!(
-                "run start time {started_at:?} is not RFC 3339 UTC: event timestamps count from 1970"
-            );
+        if started_unix.is_none() {
+            tracing::warn!("no run start time: event timestamps count from 1970");
         }
         Ok(inner)
     }
@@ -351,7 +352,7 @@ rebalances = ">= 1"
     async fn a_run_exports_info_phase_events_and_expectations() {
         let registry = Registry::new();
         let s = scenario();
-        let m = ScenarioMetrics::start(Some(&registry), &s, 42, STARTED_AT);
+        let m = ScenarioMetrics::start(Some(&registry), &s, 42, None, STARTED_AT);
         let info = [("scenario", "s"), ("seed", "42")];
         assert_eq!(value(&registry, "kafkalab_scenario_info", &info), Some(1.0));
         let phase = |p: &str| value(&registry, "kafkalab_scenario_phase", &[("phase", p)]);
@@ -429,7 +430,7 @@ rebalances = ">= 1"
     #[test]
     fn without_a_registry_nothing_happens() {
         let s = scenario();
-        let m = ScenarioMetrics::start(None, &s, 42, STARTED_AT);
+        let m = ScenarioMetrics::start(None, &s, 42, None, STARTED_AT);
         m.phase(Phase::Measure);
         m.event(&s.events[0]);
         assert!(m.inner.is_none());

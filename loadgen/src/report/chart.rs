@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::font::{self, FAMILY};
+use super::label_layout;
 use super::ReportError;
 
 /// Chart size in pixels (SVG user units and PNG pixels).
@@ -33,6 +34,12 @@ const PALETTE: [RGBColor; 10] = [
 /// The colour of series `i`.
 pub fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
+}
+
+/// A series colour dark enough for small text on white.
+fn darker(c: RGBColor) -> RGBColor {
+    let f = |v: u8| (f64::from(v) * 0.7) as u8;
+    RGBColor(f(c.0), f(c.1), f(c.2))
 }
 
 /// A line: one legend entry, drawn as one polyline per segment (a gap in the data —
@@ -546,13 +553,39 @@ where
         chart
             .draw_series(std::iter::once(Circle::new((p.x, p.y), 4, col.filled())))
             .map_err(e)?;
-        let pos = chart.backend_coord(&(p.x, p.y));
-        root.draw_text(
-            &p.label,
-            &(FAMILY, 11).into_font().color(&BLACK),
-            (pos.0 + 6, pos.1 - 14),
-        )
-        .map_err(e)?;
+    }
+    // Point labels after every point, each where it covers no other label; in its
+    // series' colour, so equal texts (linger.ms=5 of two batch sizes) stay apart.
+    let font: TextStyle = (FAMILY, 11).into_font().into();
+    let anchors: Vec<(i32, i32)> = c
+        .points
+        .iter()
+        .map(|p| chart.backend_coord(&(p.x, p.y)))
+        .collect();
+    let sizes: Vec<(i32, i32)> = c
+        .points
+        .iter()
+        .map(|p| {
+            root.estimate_text_size(&p.label, &font)
+                .map(|(w, h)| (w as i32, h as i32))
+                .map_err(e)
+        })
+        .collect::<Result<_, _>>()?;
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let area = label_layout::Rect {
+        x: xs.start,
+        y: ys.start,
+        w: xs.end - xs.start,
+        h: ys.end - ys.start,
+    };
+    for (p, at) in c
+        .points
+        .iter()
+        .zip(label_layout::place(&anchors, &sizes, area))
+    {
+        let ink = darker(color(p.series));
+        let text = font.color(&ink);
+        root.draw_text(&p.label, &text, at).map_err(e)?;
     }
     for (si, name) in c.series_names.iter().enumerate() {
         if c.points.iter().any(|p| p.series == si) {

@@ -15,6 +15,7 @@ pub mod compare;
 mod font;
 pub mod hgrm;
 pub mod html;
+pub mod label_layout;
 pub mod run_charts;
 pub mod summary;
 pub mod sweep;

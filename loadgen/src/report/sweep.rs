@@ -312,12 +312,14 @@ pub fn sweep_charts(r: &SweepReport) -> Vec<Chart> {
 
 /// The table of every point (means over repeats).
 pub fn points_table(r: &SweepReport) -> Table {
-    const METRICS: [(&str, &str, usize); 5] = [
+    const METRICS: [(&str, &str, usize); 7] = [
         ("produce_throughput_rps", "acked/s", 0),
+        ("p50_produce_ms", "produce p50 ms", 2),
         ("p99_produce_ms", "produce p99 ms", 2),
         ("p99_e2e_ms", "e2e p99 ms", 2),
         ("records_per_request", "records/request", 1),
         ("requests_per_s", "requests/s", 0),
+        ("lost", "lost", 0),
     ];
     let mut head: Vec<&str> = vec!["#"];
     head.extend(r.axes.iter().map(|a| a.name.as_str()));
@@ -571,8 +573,9 @@ mod tests {
         let t = points_table(&r);
         assert_eq!(t.rows.len(), 6);
         assert_eq!(t.rows[2][3], "5000 [5000–5000]");
-        assert_eq!(t.rows[2][4], "21.15 [21.1–21.2]");
-        assert_eq!(t.rows[2][8], "PASS");
+        assert_eq!(t.rows[2][4], "–", "no p50 in these runs");
+        assert_eq!(t.rows[2][5], "21.15 [21.1–21.2]");
+        assert_eq!(t.rows[2][10], "PASS");
 
         let tmp = tempfile::tempdir().expect("tempdir");
         let files = write_sweep(tmp.path(), &r).expect("write");

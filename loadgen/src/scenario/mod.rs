@@ -18,7 +18,7 @@ pub use expect::{check_metric_name, describe_metric, Check, Expectation, KNOWN_M
 pub use model::*;
 pub use parse::{load, parse, ScenarioError};
 pub use sweep::{
-    value_text, Sweep, SweepAxis, SweepExpectation, SweepPoint, Trend, TREND_TOLERANCE,
+    value_text, Sweep, SweepAxis, SweepCheck, SweepExpectation, SweepPoint, Trend, TREND_TOLERANCE,
 };
 
 #[cfg(test)]

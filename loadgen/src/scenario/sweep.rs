@@ -110,18 +110,31 @@ impl Trend {
 /// `ratio` carry the claim).
 pub const TREND_TOLERANCE: f64 = 0.10;
 
-/// One `[[sweep.expect]]` entry: along `along` (values in file order), with every
-/// other setting held fixed, `metric` must move in `trend`'s direction, and
-/// `last / first` must pass `ratio` when given. `where` restricts it to points with
-/// those settings.
+/// One `[[sweep.expect]]` entry on `metric`, restricted by `where` to the points with
+/// those settings: either a trend ([`SweepCheck::Trend`]) or a check every selected
+/// point must pass ([`SweepCheck::Value`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepExpectation {
     pub metric: Located<String>,
-    pub along: Located<String>,
-    pub trend: Located<Trend>,
+    pub check: SweepCheck,
     /// `where = { "producers.p0.rate" = 5000 }`.
     pub filter: Located<Vec<(String, toml::Value)>>,
-    pub ratio: Option<Located<Check>>,
+}
+
+/// What a `[[sweep.expect]]` entry claims.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SweepCheck {
+    /// Along `along` (values in file order), with every other setting held fixed, the
+    /// metric moves in `trend`'s direction, and `last / first` passes `ratio` when given.
+    Trend {
+        along: Located<String>,
+        trend: Located<Trend>,
+        ratio: Option<Located<Check>>,
+    },
+    /// `value = "= 0"`: every selected point's metric passes the check (a per-setting
+    /// claim such as "acks=all loses nothing", which `[expect]` cannot make because it
+    /// holds for every point).
+    Value(Located<Check>),
 }
 
 /// A point's position along the trend's axis and its metric (if measured).
@@ -453,34 +466,86 @@ fn integer(v: &toml::Value, lo: i64, hi: i64) -> Result<i64, String> {
 }
 
 impl SweepExpectation {
-    /// A readable form: `records_per_request rises along linger.ms`.
+    /// A readable form: `records_per_request rises along linger.ms`, `lost = 0`.
     fn title(&self, sweep: &Sweep) -> String {
-        let idx = sweep
-            .axes
-            .iter()
-            .position(|a| a.path.value == self.along.value);
-        let along = idx.map_or(self.along.value.clone(), |i| sweep.short_names()[i].clone());
-        format!(
-            "{} {} along {along}",
-            self.metric.value,
-            self.trend.value.as_str()
-        )
+        match &self.check {
+            SweepCheck::Trend { along, trend, .. } => {
+                let idx = sweep.axes.iter().position(|a| a.path.value == along.value);
+                let along = idx.map_or(along.value.clone(), |i| sweep.short_names()[i].clone());
+                format!(
+                    "{} {} along {along}",
+                    self.metric.value,
+                    trend.value.as_str()
+                )
+            }
+            SweepCheck::Value(check) => format!("{} {}", self.metric.value, check.value),
+        }
     }
 
-    /// Checks the expectation on the points' metrics (mean over repeats), one outcome
-    /// per combination of the other settings. `metrics[i]` belongs to `points[i]`.
+    /// Whether point `p` is among those `where` selects.
+    fn selects(&self, p: &SweepPoint) -> bool {
+        self.filter
+            .iter()
+            .all(|(path, want)| p.settings.iter().any(|(q, v)| q == path && v == want))
+    }
+
+    /// Checks the expectation on the points' metrics (mean over repeats): a trend gives
+    /// one outcome per combination of the other settings, a value check one per
+    /// selected point. `metrics[i]` belongs to `points[i]`.
     pub fn evaluate(
         &self,
         sweep: &Sweep,
         points: &[SweepPoint],
         metrics: &[BTreeMap<String, f64>],
     ) -> Vec<ExpectationOutcome> {
+        let mut out = match &self.check {
+            SweepCheck::Trend {
+                along,
+                trend,
+                ratio,
+            } => self.evaluate_trend(sweep, points, metrics, along, trend.value, ratio),
+            SweepCheck::Value(check) => points
+                .iter()
+                .zip(metrics)
+                .filter(|(p, _)| self.selects(p))
+                .map(|(p, m)| {
+                    let value = m.get(self.metric.as_str()).copied();
+                    ExpectationOutcome {
+                        name: format!("{} ({})", self.metric.value, p.label(sweep)),
+                        check: check.value.to_string(),
+                        measured: value.map_or(serde_json::Value::Null, |v| {
+                            serde_json::Value::String(crate::report::table::num(v, 2))
+                        }),
+                        passed: value.is_some_and(|v| check.value.eval(v)),
+                    }
+                })
+                .collect(),
+        };
+        if out.is_empty() {
+            out.push(ExpectationOutcome {
+                name: self.title(sweep),
+                check: match &self.check {
+                    SweepCheck::Trend { trend, .. } => trend.value.as_str().into(),
+                    SweepCheck::Value(check) => check.value.to_string(),
+                },
+                measured: serde_json::Value::String("no point matches 'where'".into()),
+                passed: false,
+            });
+        }
+        out
+    }
+
+    fn evaluate_trend(
+        &self,
+        sweep: &Sweep,
+        points: &[SweepPoint],
+        metrics: &[BTreeMap<String, f64>],
+        along: &str,
+        trend: Trend,
+        ratio: &Option<Located<Check>>,
+    ) -> Vec<ExpectationOutcome> {
         let names = sweep.short_names();
-        let Some(along_idx) = sweep
-            .axes
-            .iter()
-            .position(|a| a.path.value == self.along.value)
-        else {
+        let Some(along_idx) = sweep.axes.iter().position(|a| a.path.value == along) else {
             return Vec::new();
         };
         let order = |v: &toml::Value| sweep.axes[along_idx].values.iter().position(|x| x == v);
@@ -488,11 +553,7 @@ impl SweepExpectation {
         // In point order, so the outcomes read in the sweep's order.
         let mut lines: Vec<(Vec<String>, Vec<AlongPoint>)> = Vec::new();
         for (p, m) in points.iter().zip(metrics) {
-            let selected = self
-                .filter
-                .iter()
-                .all(|(path, want)| p.settings.iter().any(|(q, v)| q == path && v == want));
-            if !selected {
+            if !self.selects(p) {
                 continue;
             }
             let others: Vec<String> = p
@@ -515,8 +576,8 @@ impl SweepExpectation {
         for (others, mut pts) in lines {
             pts.sort_by_key(|(pos, _)| *pos);
             let values: Option<Vec<f64>> = pts.iter().map(|(_, v)| *v).collect();
-            let mut check = self.trend.value.as_str().to_string();
-            if let Some(r) = &self.ratio {
+            let mut check = trend.as_str().to_string();
+            if let Some(r) = ratio {
                 check.push_str(&format!(", last/first {}", r.value));
             }
             let name = if others.is_empty() {
@@ -527,16 +588,16 @@ impl SweepExpectation {
             let (measured, passed) = match values {
                 Some(v) if v.len() >= 2 => {
                     let (first, last) = (v[0], v[v.len() - 1]);
-                    let ratio = last / first;
-                    let steps_ok = v.windows(2).all(|w| match self.trend.value {
+                    let r = last / first;
+                    let steps_ok = v.windows(2).all(|w| match trend {
                         Trend::Rises => w[1] >= w[0] * (1.0 - TREND_TOLERANCE),
                         Trend::Falls => w[1] <= w[0] * (1.0 + TREND_TOLERANCE),
                     });
-                    let direction = match self.trend.value {
+                    let direction = match trend {
                         Trend::Rises => last > first,
                         Trend::Falls => last < first,
                     };
-                    let ratio_ok = self.ratio.as_ref().is_none_or(|r| r.value.eval(ratio));
+                    let ratio_ok = ratio.as_ref().is_none_or(|c| c.value.eval(r));
                     let text = v
                         .iter()
                         .map(|x| crate::report::table::num(*x, 2))
@@ -545,7 +606,7 @@ impl SweepExpectation {
                     (
                         serde_json::Value::String(format!(
                             "{text} (×{})",
-                            crate::report::table::num(ratio, 2)
+                            crate::report::table::num(r, 2)
                         )),
                         steps_ok && direction && ratio_ok,
                     )
@@ -561,14 +622,6 @@ impl SweepExpectation {
                 check,
                 measured,
                 passed,
-            });
-        }
-        if out.is_empty() {
-            out.push(ExpectationOutcome {
-                name: self.title(sweep),
-                check: self.trend.value.as_str().into(),
-                measured: serde_json::Value::String("no point matches 'where'".into()),
-                passed: false,
             });
         }
         out
@@ -635,20 +688,26 @@ pub(super) fn validate(s: &Scenario) -> Result<(), (Range<usize>, String)> {
                 paths.join(", ")
             )
         };
-        let Some(along) = sw.axis(&e.along) else {
-            return Err((e.along.span.clone(), not_axis(&e.along)));
+        let along = match &e.check {
+            SweepCheck::Trend { along, .. } => {
+                let Some(axis) = sw.axis(along) else {
+                    return Err((along.span.clone(), not_axis(along)));
+                };
+                if axis.values.len() < 2 {
+                    return Err((
+                        along.span.clone(),
+                        format!("'{}' has one value: no trend to check", along.value),
+                    ));
+                }
+                Some(along.value.as_str())
+            }
+            SweepCheck::Value(_) => None,
         };
-        if along.values.len() < 2 {
-            return Err((
-                e.along.span.clone(),
-                format!("'{}' has one value: no trend to check", e.along.value),
-            ));
-        }
         for (path, v) in e.filter.iter() {
             let Some(axis) = sw.axis(path) else {
                 return Err((e.filter.span.clone(), format!("where: {}", not_axis(path))));
             };
-            if path == &e.along.value {
+            if Some(path.as_str()) == along {
                 return Err((
                     e.filter.span.clone(),
                     format!("where: '{path}' is the axis the trend runs along"),
@@ -758,17 +817,46 @@ fn flatten(prefix: Located<String>, v: SweepValue, out: &mut Vec<SweepAxis>) {
     }
 }
 
-/// `[[sweep.expect]]` as written.
+/// `[[sweep.expect]]` as written: `along` + `trend` (+ `ratio`), or `value`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExpectation {
     metric: Located<String>,
-    along: Located<String>,
-    trend: Located<String>,
+    #[serde(default)]
+    along: Option<Located<String>>,
+    #[serde(default)]
+    trend: Option<Located<String>>,
     #[serde(default, rename = "where")]
     filter: Option<Located<toml::Table>>,
     #[serde(default)]
     ratio: Option<Located<Check>>,
+    #[serde(default)]
+    value: Option<Located<Check>>,
+}
+
+impl RawExpectation {
+    /// Which form was written, or why neither.
+    fn check(&mut self) -> Result<SweepCheck, String> {
+        match (self.along.take(), self.trend.take(), self.value.take()) {
+            (Some(along), Some(t), None) => Ok(SweepCheck::Trend {
+                along,
+                trend: Located::at(trend(&t.value)?, t.span),
+                ratio: self.ratio.take(),
+            }),
+            (None, None, Some(value)) if self.ratio.is_none() => Ok(SweepCheck::Value(value)),
+            (None, None, Some(_)) => {
+                Err("ratio goes with a trend (along + trend), not with value".into())
+            }
+            (None, None, None) => Err(format!(
+                "[[sweep.expect]] on '{}' needs along + trend (a trend) or value (a check on \
+                 each point)",
+                self.metric.value
+            )),
+            (_, _, Some(_)) => Err("give either along + trend or value, not both".into()),
+            (Some(_), None, _) => Err("along needs a trend (rises or falls)".into()),
+            (None, Some(_), _) => Err("trend needs along (the swept path it runs along)".into()),
+        }
+    }
 }
 
 fn trend(t: &str) -> Result<Trend, String> {
@@ -820,8 +908,8 @@ impl<'de> Deserialize<'de> for Sweep {
                             out.repeats = n.map(|n| n as u32);
                         }
                         "expect" => {
-                            for raw in map.next_value::<Vec<RawExpectation>>()? {
-                                let trend_value = trend(&raw.trend).map_err(de::Error::custom)?;
+                            for mut raw in map.next_value::<Vec<RawExpectation>>()? {
+                                let check = raw.check().map_err(de::Error::custom)?;
                                 let mut filter = Vec::new();
                                 let filter_span =
                                     raw.filter.as_ref().map_or(0..0, |f| f.span.clone());
@@ -830,10 +918,8 @@ impl<'de> Deserialize<'de> for Sweep {
                                 }
                                 out.expect.push(SweepExpectation {
                                     metric: raw.metric,
-                                    along: raw.along,
-                                    trend: Located::at(trend_value, raw.trend.span),
+                                    check,
                                     filter: Located::at(filter, filter_span),
-                                    ratio: raw.ratio,
                                 });
                             }
                         }
@@ -868,10 +954,19 @@ impl Serialize for ExpectationOut<'_> {
         let e = self.0;
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("metric", &e.metric.value)?;
-        map.serialize_entry("along", &e.along.value)?;
-        map.serialize_entry("trend", e.trend.value.as_str())?;
-        if let Some(r) = &e.ratio {
-            map.serialize_entry("ratio", &r.value)?;
+        match &e.check {
+            SweepCheck::Trend {
+                along,
+                trend,
+                ratio,
+            } => {
+                map.serialize_entry("along", &along.value)?;
+                map.serialize_entry("trend", trend.value.as_str())?;
+                if let Some(r) = ratio {
+                    map.serialize_entry("ratio", &r.value)?;
+                }
+            }
+            SweepCheck::Value(check) => map.serialize_entry("value", &check.value)?,
         }
         if !e.filter.is_empty() {
             let table: toml::Table = e.filter.iter().cloned().collect();

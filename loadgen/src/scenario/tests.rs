@@ -734,8 +734,11 @@ fn scenario_sweep_points_apply_their_settings() {
     );
 
     let e = &s.sweep.expect[0];
+    let SweepCheck::Trend { trend, .. } = &e.check else {
+        panic!("a trend: {:?}", e.check);
+    };
     assert_eq!(
-        (e.metric.as_str(), *e.trend),
+        (e.metric.as_str(), **trend),
         ("records_per_request", Trend::Rises)
     );
     assert_eq!(
@@ -791,6 +794,63 @@ fn scenario_sweep_expectations_check_the_trend_per_line() {
     assert!(
         out.iter().all(|o| !o.passed && o.measured.is_null()),
         "{out:?}"
+    );
+}
+
+#[test]
+fn scenario_sweep_value_checks_hold_for_each_selected_point() {
+    let s = ok(&format!(
+        "{MINIMAL}\n[sweep]\n\"producer.acks\" = [\"0\", \"1\", \"all\"]\n\
+         \"producers.p0.rate\" = [100, 200]\n\n[[sweep.expect]]\nmetric = \"lost\"\n\
+         value = \"= 0\"\nwhere = {{ \"producer.acks\" = \"all\" }}\n"
+    ));
+    let e = &s.sweep.expect[0];
+    assert!(matches!(e.check, SweepCheck::Value(_)), "{:?}", e.check);
+    let points = s.sweep_points();
+    // lost: 50 with acks=0, 10 with acks=1, 0 with acks=all; rate 200 doubles it.
+    let lost = |p: &SweepPoint| {
+        let per_acks = match p.settings[0].1.as_str() {
+            Some("0") => 50.0,
+            Some("1") => 10.0,
+            _ => 0.0,
+        };
+        per_acks
+            * if p.settings[1].1.as_integer() == Some(200) {
+                2.0
+            } else {
+                1.0
+            }
+    };
+    let metrics: Vec<std::collections::BTreeMap<String, f64>> = points
+        .iter()
+        .map(|p| [("lost".to_string(), lost(p))].into())
+        .collect();
+    let out = e.evaluate(&s.sweep, &points, &metrics);
+    assert_eq!(out.len(), 2, "one outcome per acks=all point: {out:?}");
+    assert!(out.iter().all(|o| o.passed), "{out:?}");
+    assert_eq!(out[0].name, "lost (acks=all, rate=100)");
+    assert_eq!(out[0].check, "= 0");
+    assert_eq!(out[0].measured, serde_json::json!("0"));
+    // One point of acks=all losing a record fails that point only.
+    let mut one_lost = metrics.clone();
+    one_lost[5].insert("lost".into(), 1.0);
+    let out = e.evaluate(&s.sweep, &points, &one_lost);
+    assert_eq!(
+        out.iter().map(|o| o.passed).collect::<Vec<_>>(),
+        [true, false],
+        "{out:?}"
+    );
+    // A missing metric fails.
+    let empty = vec![std::collections::BTreeMap::new(); points.len()];
+    assert!(e
+        .evaluate(&s.sweep, &points, &empty)
+        .iter()
+        .all(|o| !o.passed && o.measured.is_null()));
+    // Round trip through TOML keeps the form.
+    let text = toml::to_string(&s).expect("serialises");
+    assert_eq!(
+        parse("again.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}")),
+        s
     );
 }
 
@@ -852,6 +912,22 @@ fn scenario_sweep_errors_name_the_place() {
     let (_, _, msg) =
         expect("metric = \"lost\"\nalong = \"producer.linger.ms\"\ntrend = \"rises\"\nfoo = 1\n");
     assert!(msg.contains("unknown key 'foo'"), "{msg}");
+    let (_, _, msg) = expect("metric = \"lost\"\n");
+    assert!(
+        msg.contains("needs along + trend (a trend) or value"),
+        "{msg}"
+    );
+    let (_, _, msg) = expect(
+        "metric = \"lost\"\nalong = \"producer.linger.ms\"\ntrend = \"rises\"\nvalue = \"= 0\"\n",
+    );
+    assert!(
+        msg.contains("either along + trend or value, not both"),
+        "{msg}"
+    );
+    let (_, _, msg) = expect("metric = \"lost\"\nvalue = \"= 0\"\nratio = \">= 2\"\n");
+    assert!(msg.contains("ratio goes with a trend"), "{msg}");
+    let (_, _, msg) = expect("metric = \"lost\"\nvalue = \"about zero\"\n");
+    assert!(msg.contains("about zero"), "{msg}");
     // A point that makes the scenario invalid: member 2 does not exist with 2 members.
     let (_, _, msg) = error_at(&format!(
         "{MINIMAL}\n[[events]]\nat = \"5s\"\ndo = \"crash-consumer\"\ntarget = \"billing/2\"\n\n[sweep]\n\"consumers.billing.count\" = [3, 2]\n"

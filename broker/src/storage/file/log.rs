@@ -890,6 +890,19 @@ impl PartitionLog for FileLog {
         Ok(())
     }
 
+    fn read_checkpoint(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let path = self.dir.join(name);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+
+    fn write_checkpoint(&mut self, name: &str, data: &[u8]) -> Result<(), StorageError> {
+        super::write_atomically(&self.dir, name, data)
+    }
+
     fn delete(&mut self) -> Result<(), StorageError> {
         self.read_cache.get_mut().clear();
         self.compaction_mark = None;

@@ -151,25 +151,34 @@ impl Storage for FileStorage {
     }
 
     fn write_meta(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
-        let path = self.meta_path(name)?;
+        self.meta_path(name)?;
         let dir = self.root.join(META_DIR);
         if !dir.exists() {
             std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
             fsync_dir(&self.root)?;
         }
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()
-        };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io_err(&tmp, e));
-        }
-        std::fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
-        fsync_dir(&dir)
+        write_atomically(&dir, name, data)
     }
+}
+
+/// Replaces `dir/name` with `data`: write a temp file, fsync, rename, fsync the directory.
+pub(crate) fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), StorageError> {
+    let path = dir.join(name);
+    if !is_plain_name(name) {
+        return Err(invalid_name(&path, "invalid file name"));
+    }
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_err(&tmp, e));
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
+    fsync_dir(dir)
 }
 
 #[cfg(test)]

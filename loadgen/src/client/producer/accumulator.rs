@@ -412,8 +412,26 @@ impl Accumulator {
                 if let Some(open) = &pq.open {
                     let linger_at = open.created + cfg.linger;
                     if force || linger_at <= now {
-                        if let Some(b) = pq.open.take() {
-                            pq.queue.push_back(b);
+                        // As in Java, a batch closes when it is sent: while the partition
+                        // must wait (a batch ahead of it, no leader, no free in-flight
+                        // slot) the open batch keeps taking records up to batch.size,
+                        // rather than many small batches queueing behind a slow ack.
+                        let leader_now = leader(&topic.name, p);
+                        let sendable = pq.queue.is_empty()
+                            && (can_send || !cfg.idempotent)
+                            && !(pq.in_flight > 0
+                                && ((cfg.idempotent && pq.needs_sync)
+                                    || cfg.one_in_flight_per_partition))
+                            && leader_now.is_some_and(|node| {
+                                sizes.iter().any(|(n, _)| *n == node) || has_room(node)
+                            });
+                        if force || sendable {
+                            if let Some(b) = pq.open.take() {
+                                pq.queue.push_back(b);
+                            }
+                        } else {
+                            out.unknown_leader |= leader_now.is_none();
+                            out.next_wakeup = min_time(out.next_wakeup, open.deadline);
                         }
                     } else {
                         out.next_wakeup = min_time(out.next_wakeup, linger_at);
@@ -639,6 +657,42 @@ mod tests {
         assert_eq!(n + ready[0].count() + second[0].count(), 20);
         assert!(a.is_empty());
         assert_eq!(a.incomplete(), 20);
+    }
+
+    #[test]
+    fn a_lingered_batch_keeps_filling_while_the_node_has_no_room() {
+        let a = acc(1000, false);
+        let t0 = Instant::now();
+        let rec = ProducerRecord::new("t", vec![0u8; 100]).with_partition(0);
+        append(&a, &rec, t0);
+        let later = t0 + Duration::from_millis(50);
+        // Past linger.ms, but every in-flight slot is taken: nothing is sent and the
+        // batch stays open (no wake-up at the past linger time: that would spin) ...
+        let d = a.drain(later, false, true, |_, _| Some(0), |_| false);
+        assert!(d.by_node.is_empty());
+        assert!(
+            d.next_wakeup.is_some_and(|w| w > later),
+            "{:?}",
+            d.next_wakeup
+        );
+        // ... so the records that arrive meanwhile join it.
+        for _ in 0..4 {
+            append(&a, &rec, later);
+        }
+        let sent = drain(&a, later);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].count(), 5, "one batch of five, not five of one");
+        // Without a leader it stays open too, and asks for metadata.
+        append(&a, &rec, later);
+        let d = a.drain(
+            later + Duration::from_millis(10),
+            false,
+            true,
+            |_, _| None,
+            |_| true,
+        );
+        assert!(d.by_node.is_empty() && d.unknown_leader);
+        assert_eq!(drain(&a, later + Duration::from_millis(10))[0].count(), 1);
     }
 
     #[test]
