@@ -71,13 +71,16 @@ impl QuorumClient {
     pub async fn call(&self, m: &Message) -> Result<Message, MetadataError> {
         let until = Instant::now() + self.deadline;
         let ids: Vec<BrokerId> = self.voters.keys().copied().collect();
+        if ids.is_empty() {
+            return Err(MetadataError::NoController);
+        }
         let mut next = 0usize;
         while Instant::now() < until {
             let target = match *self.leader.lock() {
                 Some(l) => l,
                 None => {
                     next += 1;
-                    ids[next % ids.len().max(1)]
+                    ids[next % ids.len()]
                 }
             };
             let Some(&addr) = self.voters.get(&target) else {
