@@ -5,7 +5,8 @@
 //! with the `kafka-protocol` crate and calls one [`handlers`] module per API; handlers
 //! work on the shared [`broker::Broker`] state: [`topics`], [`partition`]s and their
 //! [`storage`] logs. A [`cluster`] runs several such brokers as replicating nodes
-//! around one shared controller.
+//! around one shared controller; across separate processes the [`quorum`] of
+//! controller voters takes that controller's place.
 
 pub mod broker;
 pub mod clock;
@@ -20,6 +21,7 @@ pub mod network;
 pub mod partition;
 pub mod producer_state;
 pub mod protocol;
+pub mod quorum;
 pub mod record_batch;
 pub mod replication;
 pub mod server;

@@ -1,4 +1,6 @@
-//! `kafkalab broker`: a single broker serving the Kafka protocol until SIGINT/SIGTERM.
+//! `kafkalab broker`: a broker serving the Kafka protocol until SIGINT/SIGTERM: a single
+//! one, or with `controller.quorum.voters` one process of a cluster of separate
+//! processes (broker + controller voter).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +18,13 @@ pub struct BrokerArgs {
     /// Set or override one setting, e.g. --override log.dirs=/tmp/k (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// This node's id (shorthand for --override node.id=N).
+    #[arg(long)]
+    node_id: Option<i32>,
+    /// The controller quorum, id@host:port,... (shorthand for --override
+    /// controller.quorum.voters=...): this process is a broker and one of the voters.
+    #[arg(long, value_name = "ID@HOST:PORT,...")]
+    controller_quorum_voters: Option<String>,
 }
 
 /// The file-system log under `log.dirs`, as Kafka lays it out.
@@ -28,8 +37,16 @@ pub fn open_storage(config: &BrokerConfig) -> Arc<dyn Storage> {
 /// Loads the config, then runs the broker on a runtime sized by
 /// `kafkalab.worker.threads`.
 pub fn main(args: BrokerArgs) -> Result<(), String> {
+    let mut overrides = args.overrides;
+    // The flags are shorthands: they win over the file and come before --override.
+    if let Some(id) = args.node_id {
+        overrides.insert(0, format!("node.id={id}"));
+    }
+    if let Some(v) = args.controller_quorum_voters {
+        overrides.insert(0, format!("controller.quorum.voters={v}"));
+    }
     let (config, warnings) =
-        BrokerConfig::load(args.config.as_deref(), &args.overrides).map_err(|e| e.to_string())?;
+        BrokerConfig::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -43,6 +60,9 @@ pub fn main(args: BrokerArgs) -> Result<(), String> {
 }
 
 async fn run(config: BrokerConfig) -> Result<(), String> {
+    if !config.get("controller.quorum.voters").trim().is_empty() {
+        return run_combined(config).await;
+    }
     let storage = open_storage(&config);
     let log_dir = config.log_dir.clone();
     let node = config.node_id;
@@ -60,6 +80,38 @@ async fn run(config: BrokerConfig) -> Result<(), String> {
     wait_for_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;
+    Ok(())
+}
+
+/// One process of a cluster of separate processes: broker and controller voter.
+async fn run_combined(config: BrokerConfig) -> Result<(), String> {
+    let storage = open_storage(&config);
+    let log_dir = config.log_dir.clone();
+    let node = config.node_id;
+    // Tells this start of the process from earlier ones (the CLI reads the wall clock).
+    let incarnation = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let combined = kafkalab_broker::quorum::combined::start(
+        config,
+        storage,
+        Arc::new(SystemClock),
+        incarnation,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let metrics = combined
+        .metrics_addr
+        .map_or_else(|| "off".to_string(), |a| format!("http://{a}/metrics"));
+    println!(
+        "kafkalab broker {node} ready: kafka={} metrics={metrics} log.dirs={} controller={}",
+        combined.running.kafka_addr,
+        log_dir.display(),
+        combined.controller_addr
+    );
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    combined.shutdown().await;
     Ok(())
 }
 

@@ -15,6 +15,10 @@ Fixtures
 ``client``          parametrised adapter (``confluent`` / ``kafka-python``),
                     see ``clientlib.py``.
 ``topic_name``      a unique topic name for the test.
+``cluster3``        three broker processes forming one cluster (each a broker
+                    and a controller voter, ``controller.quorum.voters``);
+                    ``c.kill(i)`` SIGKILLs node i, ``c.start(i)`` restarts it
+                    on its log.dirs and Kafka port.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -244,6 +249,96 @@ def broker_factory(tmp_path):
             b.stop()
         except BrokerError:
             pass
+
+
+def free_ports(n: int) -> list[int]:
+    """Free loopback ports: bound to port 0, then released for a broker to bind."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class Cluster3:
+    """Three kafkalab broker processes forming one cluster (broker + controller
+    voter each). Short timers: fenced after 2 s without heartbeats."""
+
+    SESSION_MS = 2000
+
+    def __init__(self, root: Path, overrides: dict | None = None):
+        ports = free_ports(3)
+        self.voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in enumerate(ports))
+        self.nodes: list[Broker] = []
+        for i in range(3):
+            wd = root / f"node-{i}"
+            wd.mkdir()
+            o = {
+                "node.id": str(i),
+                "controller.quorum.voters": self.voters,
+                "broker.session.timeout.ms": str(self.SESSION_MS),
+                "controller.quorum.election.timeout.ms": "500",
+                "replica.lag.time.max.ms": "5000",
+            }
+            o.update(overrides or {})
+            self.nodes.append(Broker(wd / "logs", o, workdir=wd))
+
+    def start(self, i: int):
+        b = self.nodes[i].start()
+        # A restart binds the same Kafka port, so clients keep their bootstrap list.
+        b.overrides["listeners"] = f"PLAINTEXT://{b.bootstrap}"
+        return b
+
+    def kill(self, i: int):
+        self.nodes[i].kill()
+
+    def bootstrap(self) -> str:
+        return ",".join(b.bootstrap for b in self.nodes if b.alive())
+
+    def wait_formed(self, timeout: float = 20.0):
+        """Until every node's Metadata names all three brokers and a controller."""
+        import kwire
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ok = True
+                for b in self.nodes:
+                    with kwire.Conn(b.bootstrap, timeout=2) as conn:
+                        md = kwire.metadata_v1(conn, [])
+                    ok = ok and len(md["brokers"]) == 3 and md["controller"] >= 0
+                if ok:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise BrokerError("the cluster did not form:\n" +
+                                  "\n".join(b.diagnostics() for b in self.nodes))
+            time.sleep(0.1)
+
+    def stop_all(self):
+        for b in self.nodes:
+            try:
+                b.stop()
+            except BrokerError:
+                pass
+
+
+@pytest.fixture
+def cluster3(tmp_path):
+    c = Cluster3(tmp_path)
+    try:
+        for i in range(3):
+            c.start(i)
+        c.wait_formed()
+        yield c
+    finally:
+        c.stop_all()
 
 
 @pytest.fixture

@@ -435,8 +435,9 @@ def produce_v3(conn: Conn, topic: str, partition: int, batch: bytes, acks: int =
 
 
 def fetch_v4(conn: Conn, topic: str, partition: int, offset: int, max_wait_ms=500,
-             max_bytes=10 * 1024 * 1024):
-    body = (i32(-1) + i32(max_wait_ms) + i32(1) + i32(max_bytes) + i8(0)
+             max_bytes=10 * 1024 * 1024, replica_id=-1):
+    """replica_id -2 (DEBUGGING_CONSUMER_ID) reads any replica up to its log end."""
+    body = (i32(replica_id) + i32(max_wait_ms) + i32(1) + i32(max_bytes) + i8(0)
             + i32(1) + string(topic) + i32(1) + i32(partition) + i64(offset) + i32(max_bytes))
     r = conn.request(FETCH, 4, body)
     _throttle = r.i32()

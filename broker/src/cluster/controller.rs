@@ -2,16 +2,23 @@
 //! return (quorum + leader elections), topic changes and leaders' ISR proposals, counts
 //! what it did, and tells every node that the metadata changed (a `watch` channel
 //! standing in for the replicated KRaft metadata log the nodes would read).
+//!
+//! Across separate processes each node holds a `Controller` too, as its local copy of
+//! the committed metadata: [`crate::quorum`] installs every committed image into it
+//! ([`Controller::install`]) and its [`Controller::writer`] sends changes to the
+//! quorum's active controller, which applies them to a `Controller` of its own.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::command::{IsrProposals, MetadataWriter};
 use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, TopicMeta};
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::faults::Faults;
@@ -81,6 +88,29 @@ pub struct Controller {
     offsets: parking_lot::Mutex<HashMap<String, GroupOffsets>>,
     /// Injected network and disk faults, shared by every node.
     pub faults: Arc<Faults>,
+    /// Set in a node of separate processes: this controller is then the node's local
+    /// copy of the committed metadata (installed by [`crate::quorum`]), and changes go
+    /// to the active controller through this writer.
+    remote: OnceLock<Arc<dyn MetadataWriter>>,
+    /// Separate processes: whether this node's voter is in touch with an active
+    /// controller (it is the leader with a majority, or heard from one lately).
+    contact: AtomicBool,
+    /// Separate processes: the ISR changes this node's leaders proposed, until the
+    /// controller recorded them ([`crate::quorum::client::run_isr_sync`]).
+    pub isr_proposals: Arc<IsrProposals>,
+    /// Separate processes: the version of the installed committed image.
+    installed_version: AtomicU64,
+    /// Separate processes: this process's incarnation (see [`super::metadata::NodeInfo::incarnation`]).
+    incarnation: AtomicU64,
+}
+
+/// Everything the controller owns, as the networked quorum ships and stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetadataImage {
+    pub meta: ClusterMetadata,
+    /// group → (topic, partition, committed)
+    pub offsets: BTreeMap<String, Vec<(String, i32, Committed)>>,
+    pub next_producer_id: i64,
 }
 
 impl Controller {
@@ -92,9 +122,27 @@ impl Controller {
         let metrics = ControllerMetrics::new()?;
         let registry = Registry::new();
         metrics.register(&registry)?;
+        Ok(Self::with_metrics(
+            voters,
+            base_config,
+            cluster_id,
+            metrics,
+            registry,
+        ))
+    }
+
+    /// A controller counting into `metrics` (registered in `registry`): the quorum's
+    /// active controller counts its elections into its node's metrics.
+    pub fn with_metrics(
+        voters: &[BrokerId],
+        base_config: BrokerConfig,
+        cluster_id: String,
+        metrics: ControllerMetrics,
+        registry: Registry,
+    ) -> Arc<Controller> {
         metrics.quorum_voters.set(voters.len() as i64);
         metrics.active_controller.set(-1);
-        Ok(Arc::new(Controller {
+        Arc::new(Controller {
             meta: RwLock::new(ClusterMetadata::new(voters)),
             changed: watch::channel(0).0,
             metrics,
@@ -105,7 +153,134 @@ impl Controller {
             last_rebalance_ms: AtomicI64::new(i64::MIN),
             offsets: parking_lot::Mutex::default(),
             faults: Arc::new(Faults::new(0)),
-        }))
+            remote: OnceLock::new(),
+            contact: AtomicBool::new(false),
+            incarnation: AtomicU64::new(0),
+            installed_version: AtomicU64::new(0),
+            isr_proposals: Arc::default(),
+        })
+    }
+
+    /// Makes this controller a node's local copy of a networked quorum's metadata:
+    /// changes go to `writer`; `incarnation` identifies this process start.
+    pub fn set_remote(&self, writer: Arc<dyn MetadataWriter>, incarnation: u64) {
+        self.incarnation.store(incarnation, Ordering::Relaxed);
+        if self.remote.set(writer).is_err() {
+            tracing::warn!("the controller's remote writer was already set");
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        self.remote.get().is_some()
+    }
+
+    /// Where this node's metadata changes go: the controller itself in one process,
+    /// the quorum's active controller across processes.
+    pub fn writer(&self) -> &dyn MetadataWriter {
+        match self.remote.get() {
+            Some(w) => w.as_ref(),
+            None => self,
+        }
+    }
+
+    /// Separate processes: the local voter's contact with an active controller.
+    pub fn set_contact(&self, contact: bool) {
+        self.contact.store(contact, Ordering::Relaxed);
+    }
+
+    /// Whether node `id` may act on the metadata: always in one process; across
+    /// processes once the committed metadata names this incarnation of it alive (so a
+    /// restarted process neither drops its logs for a still-empty copy nor leads on a
+    /// stale one before the controller fenced its previous start).
+    pub fn ready(&self, id: BrokerId) -> bool {
+        if !self.is_remote() {
+            return true;
+        }
+        let me = self.incarnation.load(Ordering::Relaxed);
+        self.read(|m| {
+            m.nodes
+                .get(&id)
+                .is_some_and(|n| n.alive && n.incarnation == me)
+        })
+    }
+
+    /// Returns once [`Controller::ready`] holds.
+    pub async fn wait_ready(&self, id: BrokerId) {
+        let mut rx = self.subscribe();
+        while !self.ready(id) {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Replaces everything with a committed image (a node of separate processes), or
+    /// loads the stored image (the quorum's active controller).
+    pub fn install(&self, image: MetadataImage) {
+        self.install_at(image, 0);
+    }
+
+    /// The version of the last committed image installed (separate processes).
+    pub fn installed_version(&self) -> u64 {
+        self.installed_version.load(Ordering::Relaxed)
+    }
+
+    /// [`Controller::install`] of the committed image with this version.
+    pub fn install_at(&self, image: MetadataImage, version: u64) {
+        self.installed_version.store(version, Ordering::Relaxed);
+        {
+            let mut all = self.offsets.lock();
+            all.clear();
+            for (group, entries) in image.offsets {
+                let g = all.entry(group).or_default();
+                for (t, p, c) in entries {
+                    g.insert((t, p), c);
+                }
+            }
+        }
+        self.next_producer_id
+            .store(image.next_producer_id, Ordering::Relaxed);
+        let mut meta = self.meta.write();
+        *meta = image.meta;
+        let version = meta.version;
+        self.refresh_gauges(&meta);
+        drop(meta);
+        self.changed.send_replace(version);
+    }
+
+    /// Everything this controller holds, as an image.
+    pub fn export(&self) -> MetadataImage {
+        let offsets = self
+            .offsets
+            .lock()
+            .iter()
+            .map(|(g, entries)| {
+                let list = entries
+                    .iter()
+                    .map(|((t, p), c)| (t.clone(), *p, c.clone()))
+                    .collect();
+                (g.clone(), list)
+            })
+            .collect();
+        MetadataImage {
+            meta: self.read(|m| m.clone()),
+            offsets,
+            next_producer_id: self.next_producer_id.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The networked quorum elected `id` in `term`: recorded in the metadata, and
+    /// partitions whose leader is gone get one.
+    pub fn set_elected(&self, id: BrokerId, term: u64) -> Vec<LeaderChange> {
+        let unclean = self.unclean_fn();
+        let changes = self.write(|m| {
+            m.quorum
+                .set_elected(id, u32::try_from(term).unwrap_or(u32::MAX));
+            m.version += 1;
+            m.elect_where_needed(&unclean)
+        });
+        self.count(&changes);
+        changes
     }
 
     /// Reads the metadata under the lock.
@@ -180,8 +355,25 @@ impl Controller {
 
     /// A node starts (or restarts) serving at `host:port`.
     pub fn node_up(&self, id: BrokerId, host: String, port: u16) -> Vec<LeaderChange> {
+        self.register(id, host, port, 0)
+    }
+
+    /// [`Controller::node_up`] for one incarnation of a node's process.
+    pub fn register(
+        &self,
+        id: BrokerId,
+        host: String,
+        port: u16,
+        incarnation: u64,
+    ) -> Vec<LeaderChange> {
         let unclean = self.unclean_fn();
-        let changes = self.write(|m| m.set_node(id, Some((host, port)), true, &unclean));
+        let changes = self.write(|m| {
+            let changes = m.set_node(id, Some((host, port)), true, &unclean);
+            if let Some(n) = m.nodes.get_mut(&id) {
+                n.incarnation = incarnation;
+            }
+            changes
+        });
         self.count(&changes);
         changes
     }
@@ -258,7 +450,9 @@ impl Controller {
     /// Called by every node's replica manager; only the active controller acts.
     pub fn maybe_rebalance(&self, node: BrokerId, now_ms: i64) -> Vec<LeaderChange> {
         let cfg = &self.base_config;
-        if cfg.get("auto.leader.rebalance.enable") != "true"
+        // A node's copy of a networked quorum's metadata: the active controller runs it.
+        if self.is_remote()
+            || cfg.get("auto.leader.rebalance.enable") != "true"
             || self.read(|m| m.quorum.controller) != Some(node)
         {
             return Vec::new();
@@ -305,10 +499,16 @@ impl Controller {
     /// Whether node `id` reaches the active controller: only then does it see metadata
     /// changes and may it change an ISR.
     pub fn reaches_controller(&self, id: BrokerId) -> bool {
+        if self.is_remote() {
+            return self.contact.load(Ordering::Relaxed);
+        }
         self.read(|m| m.reaches_controller(id))
     }
 
     pub fn has_controller(&self) -> bool {
+        if self.is_remote() {
+            return self.contact.load(Ordering::Relaxed);
+        }
         self.read(|m| m.quorum.has_controller())
     }
 

@@ -27,6 +27,12 @@ pub async fn run(
     controller: Arc<Controller>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Across processes: not before this start of the node is registered in the
+    // committed metadata (an empty copy would drop every local log).
+    tokio::select! {
+        _ = controller.wait_ready(broker.node_id()) => {}
+        _ = shutdown.changed() => return,
+    }
     let mut changes = controller.subscribe();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -55,6 +61,9 @@ pub async fn run(
             broker.notify_append();
         }
         check_lag(&broker, &controller);
+        if controller.is_remote() {
+            resync_isr(&broker, &controller);
+        }
         while fetchers.try_join_next().is_some() {}
         let wanted = leaders_followed(&broker);
         running.retain(|leader, handle| {
@@ -197,6 +206,9 @@ fn check_lag(broker: &Broker, controller: &Controller) {
     let now = broker.clock.now_ms();
     for t in broker.topics.all() {
         for p in t.partitions() {
+            if controller.is_remote() && !shrink_recorded(controller, &p, now) {
+                continue;
+            }
             let changes = p
                 .replica
                 .lock()
@@ -205,6 +217,80 @@ fn check_lag(broker: &Broker, controller: &Controller) {
                 .unwrap_or_default();
             if !changes.is_empty() {
                 apply_isr_changes(broker, &p, &changes);
+            }
+        }
+    }
+}
+
+/// Across processes AlterPartition is asynchronous, so a leader shrinks its ISR (and
+/// lets the high watermark move without the laggard) only once the controller has
+/// recorded the smaller ISR; until then the proposal is queued and the old ISR holds
+/// (Kafka's "maximal ISR"): a replica the controller still counts in sync, and could
+/// elect, never misses an acknowledged record. Returns whether the lag check may run.
+fn shrink_recorded(controller: &Controller, p: &Partition, now: i64) -> bool {
+    let preview = {
+        let r = p.replica.lock();
+        let epoch = r.leader_epoch();
+        r.isr().map(|isr| {
+            let mut after = isr.clone();
+            let shrinks = after
+                .check_lag(now)
+                .iter()
+                .any(|c| matches!(c, IsrChange::Shrunk { .. }));
+            let mut proposed = after.isr().to_vec();
+            proposed.sort_unstable();
+            (shrinks, epoch, proposed)
+        })
+    };
+    let proposals = &controller.isr_proposals;
+    match preview {
+        Some((true, epoch, proposed)) => {
+            let recorded = controller.read(|m| {
+                m.partition(&p.topic, p.index)
+                    .is_some_and(|pm| pm.leader_epoch == epoch && pm.isr == proposed)
+            });
+            if recorded {
+                proposals.shrink_done(&p.topic, p.index);
+            } else {
+                proposals.propose_shrink(&p.topic, p.index, epoch, proposed);
+            }
+            recorded
+        }
+        _ => {
+            proposals.shrink_done(&p.topic, p.index);
+            true
+        }
+    }
+}
+
+/// Across processes: where the committed metadata's ISR of a partition this node
+/// leads differs from the leader's own (a proposal made while no controller was
+/// reachable, or refused meanwhile), proposes the leader's again.
+fn resync_isr(broker: &Broker, controller: &Controller) {
+    let me = broker.node_id();
+    for t in broker.topics.all() {
+        for p in t.partitions() {
+            let local = {
+                let r = p.replica.lock();
+                r.isr().map(|isr| (r.leader_epoch(), isr.isr().to_vec()))
+            };
+            let Some((epoch, mut isr)) = local else {
+                continue;
+            };
+            // A shrink waiting to be recorded: the committed ISR is meant to differ.
+            if controller.isr_proposals.is_shrinking(&p.topic, p.index) {
+                continue;
+            }
+            isr.sort_unstable();
+            let differs = controller.read(|m| {
+                m.partition(&p.topic, p.index).is_some_and(|pm| {
+                    pm.leader == Some(me) && pm.leader_epoch == epoch && pm.isr != isr
+                })
+            });
+            if differs {
+                controller
+                    .isr_proposals
+                    .propose(&p.topic, p.index, epoch, isr);
             }
         }
     }
@@ -234,12 +320,19 @@ pub fn apply_isr_changes(broker: &Broker, p: &Partition, changes: &[IsrChange]) 
             let r = p.replica.lock();
             r.isr().map(|isr| (isr.isr().to_vec(), r.leader_epoch()))
         };
+        // Across processes the proposal is queued and retried until recorded, so it
+        // waits for a controller rather than being dropped.
         let reachable = broker
             .cluster()
-            .is_some_and(|c| c.reaches_controller(broker.node_id()));
+            .is_some_and(|c| c.is_remote() || c.reaches_controller(broker.node_id()));
         if let (Some(c), Some((isr, epoch)), true) = (broker.cluster(), proposal, reachable) {
-            if let Err(e) = c.alter_isr(&p.topic, p.index, broker.node_id(), epoch, &isr) {
-                tracing::warn!(node = broker.node_id(), topic = %p.topic, partition = p.index, "ISR change refused: {e}");
+            let (node, topic, index) = (broker.node_id(), p.topic.clone(), p.index);
+            if c.is_remote() {
+                // Across processes AlterPartition is a request to the active controller,
+                // retried until recorded; the outcome comes back with the metadata.
+                c.isr_proposals.propose(&topic, index, epoch, isr);
+            } else if let Err(e) = c.alter_isr(&topic, index, node, epoch, &isr) {
+                tracing::warn!(node, %topic, partition = index, "ISR change refused: {e}");
             }
         }
     }

@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::TopicConfig;
@@ -27,15 +28,20 @@ use crate::replication::placement::{self, PlacementError};
 use crate::replication::quorum::QuorumState;
 use crate::replication::BrokerId;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub id: BrokerId,
     pub host: String,
     pub port: u16,
     pub alive: bool,
+    /// Which start of the node's process registered (separate processes only; 0 in
+    /// one process): a restarted process is a new incarnation, so the controller
+    /// fences the old one before it registers the new.
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionMeta {
     /// Assignment order: the first replica is the preferred leader.
     pub replicas: Vec<BrokerId>,
@@ -47,7 +53,7 @@ pub struct PartitionMeta {
     pub partition_epoch: i32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TopicMeta {
     pub name: Arc<str>,
     pub id: Uuid,
@@ -61,7 +67,7 @@ impl TopicMeta {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum MetadataError {
     #[error("no active controller: a majority of the controller quorum is unreachable")]
     NoController,
@@ -124,7 +130,7 @@ pub struct LeaderChange {
     pub preferred: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterMetadata {
     pub nodes: BTreeMap<BrokerId, NodeInfo>,
     pub topics: BTreeMap<Arc<str>, TopicMeta>,
@@ -187,6 +193,7 @@ impl ClusterMetadata {
             host: String::new(),
             port: 0,
             alive,
+            incarnation: 0,
         });
         node.alive = alive;
         if let Some((host, port)) = address {

@@ -1,4 +1,5 @@
-//! A replicated cluster of N broker nodes in one process.
+//! A replicated cluster of N broker nodes in one process (separate processes:
+//! [`crate::quorum`]).
 //!
 //! Each node is a full broker ([`crate::server::start_node`]) with its own listener on
 //! 127.0.0.1, its own log directory and its own replica manager ([`manager`]); the
@@ -35,6 +36,7 @@
 //! network lets it reach the controller.
 
 pub mod checkpoint;
+pub mod command;
 pub mod controller;
 pub mod fetcher;
 pub mod manager;

@@ -246,6 +246,42 @@ pub const BROKER: &[Def] = &[
         "Share of a broker's preferred partitions it may not lead before a rebalance.",
     ),
     d(
+        "broker.heartbeat.interval.ms",
+        Kind::Int { min: 1, max: I32 },
+        "2000",
+        "How often a broker of separate processes heartbeats the active controller.",
+    ),
+    d(
+        "controller.quorum.voters",
+        Kind::Str,
+        "",
+        "The controller quorum of a cluster of separate processes, id@host:port,... (each process a broker and a voter); empty: a single broker.",
+    ),
+    d(
+        "process.roles",
+        Kind::Str,
+        "",
+        "broker,controller (the combined mode kafkalab runs) or empty.",
+    ),
+    d(
+        "controller.listener.names",
+        Kind::Str,
+        "CONTROLLER",
+        "Name of the controller listener; its address is this node's entry in controller.quorum.voters.",
+    ),
+    d(
+        "controller.quorum.election.timeout.ms",
+        Kind::Int { min: 10, max: I32 },
+        "1000",
+        "A voter that hears from no active controller for this long (plus a per-voter spread) stands for election; a controller not hearing from a majority for this long steps down.",
+    ),
+    d(
+        "controller.quorum.request.timeout.ms",
+        Kind::Int { min: 1, max: I32 },
+        "2000",
+        "How long a broker tries to get a metadata change to the active controller before answering NOT_CONTROLLER.",
+    ),
+    d(
         "broker.session.timeout.ms",
         Kind::Int { min: 1, max: I32 },
         "9000",

@@ -163,8 +163,8 @@ impl BrokerConfig {
         } else {
             0
         };
-        cfg.listener =
-            parse_listener(&cfg.get("listeners")).map_err(|m| invalid("listeners", m))?;
+        cfg.listener = parse_listener(&cfg.get("listeners"), &cfg.get("controller.listener.names"))
+            .map_err(|m| invalid("listeners", m))?;
         let adv = cfg.get("advertised.listeners");
         if !adv.is_empty() {
             let a = parse_host_port(strip_scheme(first_item(&adv)))
@@ -285,8 +285,22 @@ fn parse_host_port(s: &str) -> Result<(String, u16), String> {
 }
 
 /// `PLAINTEXT://127.0.0.1:9092` → socket address. Only PLAINTEXT is served.
-fn parse_listener(s: &str) -> Result<SocketAddr, String> {
-    let item = first_item(s);
+/// Items named in `controller_names` (`controller.listener.names`, Kafka's
+/// `CONTROLLER://host:port` beside the broker listener) are the controller quorum's:
+/// skipped here (its address is the node's entry in `controller.quorum.voters`).
+fn parse_listener(s: &str, controller_names: &str) -> Result<SocketAddr, String> {
+    let is_controller = |item: &str| {
+        item.split_once("://").is_some_and(|(scheme, _)| {
+            controller_names
+                .split(',')
+                .any(|n| !n.trim().is_empty() && n.trim() == scheme)
+        })
+    };
+    let item = s
+        .split(',')
+        .map(str::trim)
+        .find(|i| !i.is_empty() && !is_controller(i))
+        .unwrap_or("");
     if let Some((scheme, _)) = item.split_once("://") {
         if scheme != "PLAINTEXT" {
             return Err(format!(
@@ -399,6 +413,20 @@ mod tests {
         assert_eq!(t.log.segment_bytes, 1_073_741_824);
         assert_eq!(t.max_message_bytes, 1_048_588);
         assert_eq!(t.compression, CompressionType::Producer);
+    }
+
+    #[test]
+    fn a_controller_listener_beside_the_broker_listener_is_skipped() {
+        let c = BrokerConfig::from_pairs(&[(
+            "listeners",
+            "CONTROLLER://127.0.0.1:19090,PLAINTEXT://127.0.0.1:9093",
+        )])
+        .expect("valid");
+        assert_eq!(c.listener.to_string(), "127.0.0.1:9093");
+        let err = BrokerConfig::from_pairs(&[("listeners", "SSL://127.0.0.1:9093")])
+            .map(|_| ())
+            .expect_err("SSL is not served");
+        assert!(err.to_string().contains("only PLAINTEXT"), "{err}");
     }
 
     #[test]

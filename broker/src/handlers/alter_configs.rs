@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::s;
 use crate::broker::Broker;
+use crate::cluster::command::Command;
 use crate::config::{defs::Kind, topic_kind, TopicConfig};
 use crate::protocol::errors;
 
@@ -25,10 +26,9 @@ pub async fn handle(
     _h: &RequestHeader,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|r| {
+    let mut responses = Vec::new();
+    for r in req.resources {
+        let entry = {
             let name = r.resource_name.to_string();
             let result = alter(broker, r.resource_type, &name, req.validate_only, |current| {
                 for c in &r.configs {
@@ -60,7 +60,8 @@ pub async fn handle(
                     }
                 }
                 Ok(())
-            });
+            })
+            .await;
             let out = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name);
@@ -68,11 +69,13 @@ pub async fn handle(
                 Ok(()) => out,
                 Err((code, message)) => {
                     broker.metrics.error("IncrementalAlterConfigs", code);
-                    out.with_error_code(code).with_error_message(Some(s(message)))
+                    out.with_error_code(code)
+                        .with_error_message(Some(s(message)))
                 }
             }
-        })
-        .collect();
+        };
+        responses.push(entry);
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
@@ -81,10 +84,9 @@ pub async fn handle_legacy(
     _h: &RequestHeader,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|r| {
+    let mut responses = Vec::new();
+    for r in req.resources {
+        let entry = {
             let name = r.resource_name.to_string();
             let result = alter(
                 broker,
@@ -100,7 +102,8 @@ pub async fn handle_legacy(
                     }
                     Ok(())
                 },
-            );
+            )
+            .await;
             let out = alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name);
@@ -112,13 +115,14 @@ pub async fn handle_legacy(
                         .with_error_message(Some(s(message)))
                 }
             }
-        })
-        .collect();
+        };
+        responses.push(entry);
+    }
     AlterConfigsResponse::default().with_responses(responses)
 }
 
 /// Applies `edit` to a copy of the topic's config, validates every entry, then stores it.
-fn alter(
+async fn alter(
     broker: &Broker,
     resource_type: i8,
     name: &str,
@@ -151,7 +155,12 @@ fn alter(
     }
     if let Some(c) = broker.cluster() {
         // Every node applies it from the metadata (this one included).
-        c.set_topic_config(name, config.clone())
+        c.writer()
+            .submit(Command::SetTopicConfig {
+                name: name.to_string(),
+                config: config.clone(),
+            })
+            .await
             .map_err(|e| (e.code(), e.to_string()))?;
     }
     broker

@@ -5,6 +5,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 
 use super::s;
 use crate::broker::Broker;
+use crate::cluster::command::Command;
 use crate::protocol::errors;
 
 pub async fn handle(
@@ -13,10 +14,9 @@ pub async fn handle(
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let node = broker.node_id();
-    let results = req
-        .topics
-        .into_iter()
-        .map(|t| {
+    let mut results = Vec::new();
+    for t in req.topics {
+        let entry = {
             let bad_assignment = t
                 .assignments
                 .iter()
@@ -29,7 +29,14 @@ pub async fn handle(
                         "Manual replica assignment of new partitions is not supported in a kafkalab cluster; placement assigns them.".to_string(),
                     ))
                 } else {
-                    c.add_partitions(t.name.0.as_str(), t.count, req.validate_only)
+                    c.writer()
+                        .submit(Command::AddPartitions {
+                            name: t.name.0.to_string(),
+                            count: t.count,
+                            validate_only: req.validate_only,
+                        })
+                        .await
+                        .map(|_| ())
                         .map_err(|e| (e.code(), e.to_string()))
                 }
             } else if bad_assignment {
@@ -52,7 +59,8 @@ pub async fn handle(
                         .with_error_message(Some(s(message)))
                 }
             }
-        })
-        .collect();
+        };
+        results.push(entry);
+    }
     CreatePartitionsResponse::default().with_results(results)
 }

@@ -7,6 +7,8 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, Reques
 
 use super::s;
 use crate::broker::Broker;
+use crate::cluster::command::Command;
+use crate::cluster::controller::Controller;
 use crate::config::TopicConfig;
 use crate::protocol::errors;
 use crate::topics::TopicError;
@@ -17,10 +19,9 @@ pub async fn handle(
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let node = broker.node_id();
-    let topics = req
-        .topics
-        .into_iter()
-        .map(|ct| {
+    let mut topics = Vec::new();
+    for ct in req.topics {
+        let entry = {
             let name = ct.name.0.to_string();
             let mut config = TopicConfig::default();
             for c in &ct.configs {
@@ -47,42 +48,55 @@ pub async fn handle(
                             .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
                             .collect(),
                     );
-                } else if ct.assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node)) {
+                } else if ct
+                    .assignments
+                    .iter()
+                    .any(|a| a.broker_ids.iter().any(|b| b.0 != node))
+                {
                     result = Err(TopicError {
                         code: errors::INVALID_REPLICA_ASSIGNMENT,
                         message: format!("Replica assignment names a broker other than {node}."),
                     });
                 }
             }
-            let result = result.and_then(|()| match broker.cluster() {
-                None => broker
+            let result = match (result, broker.cluster()) {
+                (Err(e), _) => Err(e),
+                (Ok(()), None) => broker
                     .topics
-                    .create(&broker.config, &name, partitions, rf, config.clone(), req.validate_only)
+                    .create(
+                        &broker.config,
+                        &name,
+                        partitions,
+                        rf,
+                        config.clone(),
+                        req.validate_only,
+                    )
                     .map(|t| (t.map(|t| t.id), rf)),
-                Some(c) => {
-                    for (k, v) in &config.overrides {
-                        TopicConfig::validate_entry(k, v).map_err(|m| TopicError {
-                            code: errors::INVALID_CONFIG,
-                            message: m,
-                        })?;
-                    }
-                    crate::topics::validate_name(&name)?;
-                    c.create_topic(&name, partitions, rf, assignment, config.clone(), req.validate_only)
-                        .map(|t| {
-                            let rf = t.replication_factor() as i16;
-                            ((!req.validate_only).then_some(t.id), rf)
-                        })
-                        .map_err(|e| TopicError {
-                            code: e.code(),
-                            message: e.to_string(),
-                        })
+                (Ok(()), Some(c)) => {
+                    let cmd = Command::CreateTopic {
+                        name: name.clone(),
+                        partitions,
+                        replication_factor: rf,
+                        assignment,
+                        config: config.clone(),
+                        validate_only: req.validate_only,
+                    };
+                    create_in_cluster(c, cmd, &name, &config, req.validate_only).await
                 }
-            });
+            };
             let out = CreatableTopicResult::default().with_name(ct.name.clone());
             match result {
                 Ok((created, rf)) => {
-                    let rf = if rf == -1 { broker.config.default_replication_factor } else { rf };
-                    let effective_partitions = if partitions == -1 { broker.config.num_partitions } else { partitions };
+                    let rf = if rf == -1 {
+                        broker.config.default_replication_factor
+                    } else {
+                        rf
+                    };
+                    let effective_partitions = if partitions == -1 {
+                        broker.config.num_partitions
+                    } else {
+                        partitions
+                    };
                     let configs = config
                         .describe(&broker.config)
                         .into_iter()
@@ -106,7 +120,35 @@ pub async fn handle(
                         .with_replication_factor(-1)
                 }
             }
-        })
-        .collect();
+        };
+        topics.push(entry);
+    }
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// Creation in a cluster: validated here, placed and recorded by the controller.
+async fn create_in_cluster(
+    c: &Controller,
+    cmd: Command,
+    name: &str,
+    config: &TopicConfig,
+    validate_only: bool,
+) -> Result<(Option<uuid::Uuid>, i16), TopicError> {
+    for (k, v) in &config.overrides {
+        TopicConfig::validate_entry(k, v).map_err(|m| TopicError {
+            code: errors::INVALID_CONFIG,
+            message: m,
+        })?;
+    }
+    crate::topics::validate_name(name)?;
+    let reply = c.writer().submit(cmd).await.map_err(|e| TopicError {
+        code: e.code(),
+        message: e.to_string(),
+    })?;
+    let t = reply.topic().ok_or_else(|| TopicError {
+        code: errors::UNKNOWN_SERVER_ERROR,
+        message: "the controller answered without the topic".into(),
+    })?;
+    let rf = t.replication_factor() as i16;
+    Ok(((!validate_only).then_some(t.id), rf))
 }

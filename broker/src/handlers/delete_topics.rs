@@ -8,6 +8,7 @@ use kafka_protocol::messages::{
 
 use super::s;
 use crate::broker::Broker;
+use crate::cluster::command::Command;
 use crate::protocol::errors;
 
 pub async fn handle(
@@ -26,9 +27,9 @@ pub async fn handle(
             .map(|n| (Some(n), uuid::Uuid::nil()))
             .collect()
     };
-    let responses = wanted
-        .into_iter()
-        .map(|(name, id)| {
+    let mut responses = Vec::new();
+    for (name, id) in wanted {
+        let entry = {
             let topic = match &name {
                 Some(n) => broker.topics.get(n.0.as_str()),
                 None => broker.topics.by_id(id),
@@ -49,7 +50,11 @@ pub async fn handle(
                 (Some(t), _) => match broker.cluster() {
                     // Every node deletes its replicas when the metadata drops the topic.
                     Some(c) => c
-                        .delete_topic(&t.name)
+                        .writer()
+                        .submit(Command::DeleteTopic {
+                            name: t.name.to_string(),
+                        })
+                        .await
                         .map(|_| ())
                         .map_err(|e| (e.code(), e.to_string())),
                     None => broker
@@ -74,7 +79,8 @@ pub async fn handle(
                         .with_error_message(Some(s(message)))
                 }
             }
-        })
-        .collect();
+        };
+        responses.push(entry);
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }

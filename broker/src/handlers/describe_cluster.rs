@@ -26,7 +26,10 @@ pub async fn handle(
                         .with_port(i32::from(n.port))
                 })
                 .collect();
-            (m.quorum.controller.unwrap_or(-1), brokers)
+            (
+                super::metadata::cluster::controller_id(broker, c, m),
+                brokers,
+            )
         });
         return DescribeClusterResponse::default()
             .with_endpoint_type(req.endpoint_type)

@@ -112,6 +112,9 @@ fn read(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool) {
     let read_committed = req.isolation_level == 1;
     // A follower's fetch carries its node id (consumers send -1).
     let replica_id = (req.replica_id.0 >= 0).then_some(req.replica_id.0);
+    // Kafka's DEBUGGING_CONSUMER_ID: any replica answers, up to its log end (tools
+    // compare the replicas' logs with it).
+    let debug = req.replica_id.0 == -2;
     let now = broker.clock.now_ms();
     let responses = req
         .topics
@@ -141,7 +144,7 @@ fn read(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                     // log end offset, which moves the ISR and the high watermark.
                     let (single, changes) = {
                         let mut r = partition.replica.lock();
-                        if !r.is_leader() {
+                        if !r.is_leader() && !debug {
                             had_error = true;
                             return base.with_error_code(errors::NOT_LEADER_OR_FOLLOWER);
                         }
@@ -156,7 +159,7 @@ fn read(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                         crate::cluster::manager::apply_isr_changes(broker, &partition, &changes);
                     }
                     // Consumers see only committed records (below the high watermark).
-                    let visible_end = (!single && replica_id.is_none()).then(|| partition.high_watermark());
+                    let visible_end = (!single && replica_id.is_none() && !debug).then(|| partition.high_watermark());
                     let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining).max(1);
                     let result = partition.read(fp.fetch_offset, limit).map(|mut r| {
                         if let Some(hw) = visible_end {

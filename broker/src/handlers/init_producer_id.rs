@@ -6,6 +6,7 @@ use kafka_protocol::messages::{
 };
 
 use crate::broker::Broker;
+use crate::cluster::command::Command;
 use crate::protocol::errors;
 
 pub async fn handle(
@@ -32,6 +33,25 @@ pub async fn handle(
         return InitProducerIdResponse::default()
             .with_producer_id(req.producer_id)
             .with_producer_epoch(req.producer_epoch + 1);
+    }
+    if let Some(c) = broker.cluster() {
+        // Unique across the cluster: the controller hands them out.
+        return match c
+            .writer()
+            .submit(Command::AllocateProducerId)
+            .await
+            .map(|r| r.producer_id())
+        {
+            Ok(Some(id)) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(0),
+            Ok(None) => fail(errors::UNKNOWN_SERVER_ERROR),
+            // No controller reachable: retriable for the client.
+            Err(e) => {
+                tracing::warn!("cannot allocate a producer id: {e}");
+                fail(errors::COORDINATOR_NOT_AVAILABLE)
+            }
+        };
     }
     match broker.allocate_producer_id() {
         Ok(id) => InitProducerIdResponse::default()

@@ -17,7 +17,7 @@ use crate::topics::Topic;
 
 pub async fn handle(broker: &Broker, h: &RequestHeader, req: MetadataRequest) -> MetadataResponse {
     if let Some(c) = broker.cluster() {
-        return cluster::handle(broker, c, h, req);
+        return cluster::handle(broker, c, h, req).await;
     }
     let version = h.request_api_version;
     let node = broker.node_id();
@@ -110,7 +110,7 @@ fn describe(topic: &Topic, node: i32) -> MetadataResponseTopic {
 
 /// Metadata of a cluster node: every live broker, and per partition its leader (-1 with
 /// LEADER_NOT_AVAILABLE when offline), leader epoch, replicas, ISR and offline replicas.
-mod cluster {
+pub(crate) mod cluster {
     use kafka_protocol::messages::metadata_response::{
         MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
     };
@@ -120,12 +120,13 @@ mod cluster {
 
     use super::{s, unknown_topic};
     use crate::broker::Broker;
+    use crate::cluster::command::Command;
     use crate::cluster::controller::Controller;
     use crate::cluster::metadata::{ClusterMetadata, TopicMeta};
     use crate::config::TopicConfig;
     use crate::protocol::errors;
 
-    pub fn handle(
+    pub async fn handle(
         broker: &Broker,
         c: &Controller,
         h: &RequestHeader,
@@ -144,7 +145,15 @@ mod cluster {
                     let name = name.0.as_str();
                     let known = c.read(|m| m.topics.contains_key(name));
                     if !known && crate::topics::validate_name(name).is_ok() {
-                        match c.create_topic(name, -1, -1, None, TopicConfig::default(), false) {
+                        let cmd = Command::CreateTopic {
+                            name: name.to_string(),
+                            partitions: -1,
+                            replication_factor: -1,
+                            assignment: None,
+                            config: TopicConfig::default(),
+                            validate_only: false,
+                        };
+                        match c.writer().submit(cmd).await {
                             Ok(_) => tracing::info!(topic = name, "auto-created topic"),
                             Err(e) => tracing::debug!(topic = name, "auto-create failed: {e}"),
                         }
@@ -193,10 +202,22 @@ mod cluster {
             MetadataResponse::default()
                 .with_brokers(brokers)
                 .with_cluster_id(Some(s(c.cluster_id.clone())))
-                .with_controller_id(BrokerId(m.quorum.controller.unwrap_or(-1)))
+                .with_controller_id(BrokerId(controller_id(broker, c, m)))
                 .with_topics(topics)
                 .with_cluster_authorized_operations(i32::MIN)
         })
+    }
+
+    /// In one process, the active controller. Across processes, this node, as a KRaft
+    /// broker answers: clients cannot reach the controllers, and any broker takes
+    /// their admin requests to the active controller (a voter that died or lost the
+    /// majority would only make clients wait on it).
+    pub(crate) fn controller_id(broker: &Broker, c: &Controller, m: &ClusterMetadata) -> i32 {
+        if c.is_remote() {
+            broker.node_id()
+        } else {
+            m.quorum.controller.unwrap_or(-1)
+        }
     }
 
     fn ids(v: &[i32]) -> Vec<BrokerId> {

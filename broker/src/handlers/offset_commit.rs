@@ -6,6 +6,7 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, RequestHeader};
 
 use crate::broker::Broker;
+use crate::cluster::command::Command;
 use crate::group::offsets::Committed;
 use crate::protocol::errors;
 
@@ -77,10 +78,29 @@ pub async fn handle(
                 .with_partitions(partitions)
         })
         .collect();
+    let mut recorded = true;
     if !accepted.is_empty() {
         if let Some(c) = broker.cluster() {
-            c.commit_offsets(&group, &accepted);
+            let cmd = Command::CommitOffsets {
+                group: group.clone(),
+                entries: accepted.clone(),
+            };
+            if let Err(e) = c.writer().submit(cmd).await {
+                // Not replicated: the client retries (the coordinator's copy alone
+                // would be lost when the group moves).
+                tracing::warn!(group, "offset commit not recorded by the controller: {e}");
+                for t in &mut topics {
+                    for p in &mut t.partitions {
+                        if p.error_code == 0 {
+                            p.error_code = errors::COORDINATOR_NOT_AVAILABLE;
+                        }
+                    }
+                }
+                recorded = false;
+            }
         }
+    }
+    if recorded && !accepted.is_empty() {
         if let Err(e) = broker.groups.commit(&group, accepted) {
             tracing::error!(group, "offset commit failed: {e}");
             for t in &mut topics {

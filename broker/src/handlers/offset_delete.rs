@@ -6,6 +6,7 @@ use kafka_protocol::messages::offset_delete_response::{
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, RequestHeader};
 
 use crate::broker::Broker;
+use crate::cluster::command::Command;
 use crate::protocol::errors;
 
 pub async fn handle(
@@ -21,6 +22,7 @@ pub async fn handle(
         return OffsetDeleteResponse::default().with_error_code(errors::GROUP_ID_NOT_FOUND);
     }
     let now = broker.groups.now_wall_ms();
+    let mut deleted = Vec::new();
     let topics = req
         .topics
         .into_iter()
@@ -41,9 +43,7 @@ pub async fn handle(
                     {
                         errors::UNKNOWN_TOPIC_OR_PARTITION
                     } else {
-                        if let Some(c) = broker.cluster() {
-                            c.delete_offsets(&group, Some(&[(name.clone(), p.partition_index)]));
-                        }
+                        deleted.push((name.clone(), p.partition_index));
                         match broker.groups.offsets.delete(
                             &group,
                             Some(&[(name.clone(), p.partition_index)]),
@@ -67,5 +67,14 @@ pub async fn handle(
                 .with_partitions(partitions)
         })
         .collect();
+    if let (Some(c), false) = (broker.cluster(), deleted.is_empty()) {
+        let cmd = Command::DeleteOffsets {
+            group,
+            partitions: Some(deleted),
+        };
+        if let Err(e) = c.writer().submit(cmd).await {
+            tracing::warn!("dropping offsets in the cluster failed: {e}");
+        }
+    }
     OffsetDeleteResponse::default().with_topics(topics)
 }

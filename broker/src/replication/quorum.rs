@@ -14,12 +14,17 @@ pub fn majority(voters: usize) -> usize {
     voters / 2 + 1
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumState {
     voters: Vec<BrokerId>,
     /// Raises with every election; stale controllers are fenced by it.
     pub epoch: u32,
     pub controller: Option<BrokerId>,
+    /// Set when the voters are separate processes electing their controller over the
+    /// network (`crate::quorum`): then [`QuorumState::update`] leaves the controller
+    /// to that election instead of deriving it from broker liveness.
+    #[serde(default)]
+    pub external: bool,
 }
 
 impl QuorumState {
@@ -31,7 +36,15 @@ impl QuorumState {
             voters,
             epoch: 0,
             controller: None,
+            external: false,
         }
+    }
+
+    /// The networked quorum elected `controller` in `epoch` (its Raft term).
+    pub fn set_elected(&mut self, controller: BrokerId, epoch: u32) {
+        self.external = true;
+        self.controller = Some(controller);
+        self.epoch = epoch;
     }
 
     pub fn voters(&self) -> &[BrokerId] {
@@ -47,6 +60,9 @@ impl QuorumState {
         alive: impl Fn(BrokerId) -> bool,
         link: impl Fn(BrokerId, BrokerId) -> bool,
     ) -> bool {
+        if self.external {
+            return false;
+        }
         let need = majority(self.voters.len());
         let reaches_majority = |c: BrokerId| {
             alive(c)
