@@ -8,6 +8,9 @@
 //!
 //! Run: `cargo test -p kafkalab --test cluster_processes`
 
+#[path = "common/numbered.rs"]
+mod numbered;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -23,10 +26,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::FutureProducer;
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -387,37 +388,7 @@ fn produce_through(
     let t = topic.to_string();
     let producer_thread = std::thread::spawn(move || {
         let prod = producer(&bootstrap);
-        let mut futs = Vec::new();
-        for i in 0..total {
-            let v = format!("r{i:05}");
-            loop {
-                match prod.send_result(FutureRecord::<(), _>::to(&t).payload(&v)) {
-                    Ok(f) => {
-                        futs.push((i, f));
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err((e, _)) => panic!("enqueue: {e}"),
-                }
-            }
-            // ~3 s of sending, so the fault falls in the middle.
-            if i % 10 == 9 {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        let mut acked = Vec::new();
-        let mut failed = Vec::new();
-        for (i, f) in futs {
-            match handle.block_on(f) {
-                Ok(Ok(_)) => acked.push(format!("r{i:05}")),
-                Ok(Err((e, _))) => failed.push((i, e.to_string())),
-                Err(_) => failed.push((i, "cancelled".into())),
-            }
-        }
-        let _ = prod.flush(Duration::from_secs(10));
-        (acked, failed)
+        numbered::send_numbered(&prod, &t, total, &handle)
     });
     let watcher: BaseConsumer = procs.client();
     wait_until("a third committed", Duration::from_secs(30), || {

@@ -10,6 +10,9 @@
 //!
 //! Run: `cargo test -p kafkalab --test cluster_rdkafka`
 
+#[path = "common/numbered.rs"]
+mod numbered;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,9 +25,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
@@ -379,37 +381,7 @@ fn leader_crash_loses_no_acknowledged_record_with_min_insync_2() {
             &bootstrap,
             &[("acks", "all"), ("enable.idempotence", "true")],
         );
-        let mut futs = Vec::new();
-        for i in 0..total {
-            let v = format!("r{i:05}");
-            loop {
-                match prod.send_result(FutureRecord::<(), _>::to("pay").payload(&v)) {
-                    Ok(f) => {
-                        futs.push((i, f));
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err((e, _)) => panic!("enqueue: {e}"),
-                }
-            }
-            // ~3 s of sending, so the crash falls in the middle.
-            if i % 10 == 9 {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        let mut acked = Vec::new();
-        let mut failed = Vec::new();
-        for (i, f) in futs {
-            match handle.block_on(f) {
-                Ok(Ok(_)) => acked.push(format!("r{i:05}")),
-                Ok(Err((e, _))) => failed.push((i, e.to_string())),
-                Err(_) => failed.push((i, "cancelled".into())),
-            }
-        }
-        let _ = prod.flush(Duration::from_secs(10));
-        (acked, failed)
+        numbered::send_numbered(&prod, "pay", total, &handle)
     });
     // Crash the leader once about a third is in its log, with more in flight.
     let third = (total / 3) as i64;
