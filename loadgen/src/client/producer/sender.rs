@@ -743,7 +743,6 @@ impl Sender {
     fn complete(&self, done: Vec<(Batch, BatchResult)>) {
         let mut records = 0usize;
         let mut mem = 0usize;
-        let mut errors = 0u64;
         let listener = self.inner.listener.get();
         let mut tagged: Vec<(i64, Tag)> = Vec::new();
         for (b, result) in done {
@@ -777,7 +776,12 @@ impl Sender {
                     }
                 }
                 Err(e) => {
-                    errors += b.count() as u64;
+                    // Counted before any waiter learns of the failure, so a caller that
+                    // saw its records fail also sees them in the metrics.
+                    self.inner
+                        .metrics
+                        .record_error_total
+                        .inc_by(b.count() as u64);
                     tracing::debug!(topic = %b.topic, partition, records = b.count(), "batch failed: {e}");
                     for (_, c) in b.records {
                         match c {
@@ -795,9 +799,6 @@ impl Sender {
                     records: &tagged,
                 });
             }
-        }
-        if errors > 0 {
-            self.inner.metrics.record_error_total.inc_by(errors);
         }
         self.inner.records_done(records, mem);
     }
