@@ -616,6 +616,47 @@ impl Controller {
 mod tests {
     use super::*;
 
+    #[test]
+    fn stored_groups_go_through_commands_and_the_shipped_image() {
+        use crate::cluster::command::Command;
+        use crate::group::state::StoredMember;
+        let cfg = BrokerConfig::from_pairs(&[]).expect("config");
+        let c = Controller::new(&[1, 2, 3], cfg.clone(), "test".into()).expect("controller");
+        let stored = StoredGroup {
+            protocol_type: Some("consumer".into()),
+            generation_id: 4,
+            protocol_name: Some("range".into()),
+            leader: Some("m-1".into()),
+            members: vec![StoredMember {
+                member_id: "m-1".into(),
+                instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 30_000,
+                subscription: vec![0, 1],
+                assignment: vec![2, 3],
+            }],
+        };
+        c.apply(Command::StoreGroup {
+            group: "g".into(),
+            snapshot: Some(stored.clone()),
+        })
+        .expect("stored");
+        // The networked quorum ships the image as JSON to every node's copy.
+        let json = serde_json::to_string(&c.export()).expect("serialize");
+        let image: MetadataImage = serde_json::from_str(&json).expect("deserialize");
+        let copy = Controller::new(&[1, 2, 3], cfg, "test".into()).expect("controller");
+        copy.install(image);
+        assert_eq!(copy.stored_group("g"), Some(stored));
+        c.apply(Command::StoreGroup {
+            group: "g".into(),
+            snapshot: None,
+        })
+        .expect("deleted");
+        assert_eq!(c.stored_group("g"), None);
+    }
+
     fn committed(offset: i64) -> Committed {
         Committed {
             offset,
