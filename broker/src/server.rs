@@ -61,11 +61,25 @@ pub async fn start_node(
     let broker = Broker::open_node(config, storage, clock, cluster.clone())?;
     broker.set_bound_address(kafka_addr);
     let (shutdown, rx) = watch::channel(false);
-    let mut tasks = vec![tokio::spawn(network::listener::accept_loop(
+    let mut tasks = Vec::new();
+    if let Some(c) = &cluster {
+        // Before serving: a group moved here is loaded on its first request.
+        let store = crate::cluster::group_store::ClusterGroupStore {
+            controller: c.clone(),
+            node: broker.node_id(),
+        };
+        let writes = broker.groups.attach_store(Arc::new(store));
+        tasks.push(tokio::spawn(crate::cluster::group_store::run_writer(
+            c.clone(),
+            writes,
+            rx.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(network::listener::accept_loop(
         broker.clone(),
         listener,
         rx.clone(),
-    ))];
+    )));
     let mut metrics_addr = None;
     if let Some(l) = metrics_listener {
         metrics_addr = l.local_addr().ok();

@@ -1064,3 +1064,182 @@ fn a_consumer_continues_across_a_leader_change_after_validating_its_position() {
          ({served} OffsetForLeaderEpoch requests served, followers' included)"
     );
 }
+
+/// Counts a consumer's rebalance callbacks (assign and revoke).
+#[derive(Default)]
+struct RebalanceCount(std::sync::atomic::AtomicUsize);
+
+impl rdkafka::client::ClientContext for RebalanceCount {}
+
+impl rdkafka::consumer::ConsumerContext for RebalanceCount {
+    fn post_rebalance(
+        &self,
+        _c: &BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        println!("rebalance: {rebalance:?}");
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_group_keeps_its_generation_when_its_coordinator_crashes() {
+    // The crashed node leaves the ISRs of the partitions it followed within a second
+    // (the default 30 s would hold the high watermark, and the consumers, that long).
+    let mut lab = Lab::start(&[
+        ("auto.leader.rebalance.enable", "false"),
+        ("replica.lag.time.max.ms", "1000"),
+    ]);
+    lab.create_topic("moving", 2, 3, &[("min.insync.replicas", "2")]);
+    let group = "survivor";
+    let consumers: Vec<BaseConsumer<RebalanceCount>> = (0..2)
+        .map(|_| {
+            let c: BaseConsumer<RebalanceCount> = ClientConfig::new()
+                .set("bootstrap.servers", lab.bootstrap())
+                .set("group.id", group)
+                .set("session.timeout.ms", "10000")
+                .set("heartbeat.interval.ms", "500")
+                .set("enable.auto.commit", "false")
+                .set("auto.offset.reset", "earliest")
+                .set("fetch.wait.max.ms", "100")
+                .set("topic.metadata.refresh.interval.ms", "500")
+                .create_with_context(RebalanceCount::default())
+                .expect("consumer");
+            c.subscribe(&["moving"]).expect("subscribe");
+            c
+        })
+        .collect();
+    let mut got: Vec<String> = Vec::new();
+    let poll_all = |got: &mut Vec<String>| {
+        for c in &consumers {
+            match c.poll(Duration::from_millis(50)) {
+                Some(Ok(m)) => {
+                    got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string())
+                }
+                Some(Err(e)) => println!("consumer: {e}"),
+                None => {}
+            }
+        }
+    };
+    let coordinator = lab
+        .cluster()
+        .controller
+        .coordinator_for(group)
+        .expect("a coordinator")
+        .0;
+    let describe = |lab: &Lab, node: i32| {
+        lab.cluster()
+            .broker(node)
+            .and_then(|b| b.groups.snapshot(group))
+    };
+    // Both members joined and hold one partition each.
+    wait_until("a stable group of two", Duration::from_secs(30), || {
+        poll_all(&mut got);
+        describe(&lab, coordinator).is_some_and(|g| {
+            g.state_name == "Stable"
+                && g.members.len() == 2
+                && consumers
+                    .iter()
+                    .all(|c| c.assignment().is_ok_and(|a| a.count() == 1))
+        })
+    });
+    let before = describe(&lab, coordinator).expect("group");
+    let generation = before.generation_id;
+    let member_ids = |g: &kafkalab_broker::group::coordinator::GroupSnapshot| {
+        g.members
+            .iter()
+            .map(|m| m.member_id.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    lab.produce_acked("moving", "a-", 20);
+    wait_until("the first records", Duration::from_secs(20), || {
+        poll_all(&mut got);
+        got.len() >= 20
+    });
+    for c in &consumers {
+        c.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+            .expect("commit before the crash");
+    }
+    let rebalances_before: Vec<usize> = consumers
+        .iter()
+        .map(|c| c.context().0.load(std::sync::atomic::Ordering::SeqCst))
+        .collect();
+
+    let crashed = Instant::now();
+    lab.crash(coordinator);
+    let successor = lab
+        .cluster()
+        .controller
+        .coordinator_for(group)
+        .expect("a new coordinator")
+        .0;
+    assert_ne!(successor, coordinator);
+    wait_until("leaders on the live nodes", Duration::from_secs(10), || {
+        (0..2).all(|p| lab.leader("moving", p).is_some_and(|l| l != coordinator))
+    });
+    // Idempotent: a retry towards a dead leader must not show up as a duplicate here.
+    let prod = producer(
+        &lab.bootstrap(),
+        &[("acks", "all"), ("enable.idempotence", "true")],
+    );
+    for i in 0..20 {
+        lab.send_awaited(&prod, "moving", &format!("b-{i}"));
+    }
+    let produced = crashed.elapsed();
+    let caught_up = wait_until(
+        "the records after the crash",
+        Duration::from_secs(30),
+        || {
+            poll_all(&mut got);
+            got.len() >= 40
+        },
+    );
+    // The members found the new coordinator, which loaded the group: they heartbeat
+    // and commit with their generation.
+    wait_until(
+        "the members' heartbeats at the new coordinator",
+        Duration::from_secs(10),
+        || {
+            poll_all(&mut got);
+            describe(&lab, successor).is_some_and(|g| g.members.len() == 2)
+        },
+    );
+    for c in &consumers {
+        c.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+            .expect("commit with the old generation after the crash");
+    }
+    // A little longer: a rebalance (session expiry at the new coordinator) would show.
+    let extra = Instant::now() + Duration::from_millis(2000);
+    while Instant::now() < extra {
+        poll_all(&mut got);
+    }
+    let after = describe(&lab, successor).expect("group at the new coordinator");
+    println!(
+        "coordinator {coordinator} crashed, {successor} took over: generation {} -> {} ({}), \
+         produced {produced:?} after the crash, all consumed {caught_up:?} later",
+        generation, after.generation_id, after.state_name
+    );
+    let rebalances_after: Vec<usize> = consumers
+        .iter()
+        .map(|c| c.context().0.load(std::sync::atomic::Ordering::SeqCst))
+        .collect();
+    // A re-formed group would be at generation 1 again too: the member ids tell.
+    assert_eq!(
+        (after.generation_id, after.state_name, member_ids(&after)),
+        (generation, "Stable", member_ids(&before)),
+        "the group was loaded, not re-formed"
+    );
+    assert_eq!(
+        rebalances_after, rebalances_before,
+        "no revoke/assign after the crash"
+    );
+    let mut sorted = got.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 40, "every record once: {got:?}");
+    assert_eq!(got.len(), 40, "no duplicates: {got:?}");
+    assert!(
+        caught_up < Duration::from_secs(3),
+        "consumption went on within a couple of seconds ({caught_up:?})"
+    );
+}

@@ -17,6 +17,7 @@ use super::controller::Controller;
 use super::metadata::{MetadataError, TopicMeta};
 use crate::config::TopicConfig;
 use crate::group::offsets::Committed;
+use crate::group::state::StoredGroup;
 use crate::replication::BrokerId;
 
 /// One metadata change a node asks the controller for.
@@ -69,6 +70,12 @@ pub enum Command {
     DeleteOffsets {
         group: String,
         partitions: Option<Vec<(String, i32)>>,
+    },
+    /// A group's coordinator stores its metadata (a generation completed, the group
+    /// emptied) or drops it (`None`: deleted), for the next coordinator to load.
+    StoreGroup {
+        group: String,
+        snapshot: Option<StoredGroup>,
     },
     AllocateProducerId,
 }
@@ -242,6 +249,10 @@ impl Controller {
             }
             Command::DeleteOffsets { group, partitions } => {
                 self.delete_offsets(&group, partitions.as_deref());
+                Ok(Reply::Done)
+            }
+            Command::StoreGroup { group, snapshot } => {
+                self.store_group(&group, snapshot);
                 Ok(Reply::Done)
             }
             Command::AllocateProducerId => Ok(Reply::ProducerId(self.allocate_producer_id())),

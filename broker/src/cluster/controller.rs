@@ -23,6 +23,7 @@ use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, To
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::faults::Faults;
 use crate::group::offsets::Committed;
+use crate::group::state::StoredGroup;
 use crate::metrics::help;
 use crate::replication::election::Election;
 use crate::replication::quorum::majority;
@@ -86,6 +87,9 @@ pub struct Controller {
     /// replicated `__consumer_offsets` topic: a group keeps its positions when its
     /// coordinator node changes (each node still keeps its own durable copy).
     offsets: parking_lot::Mutex<HashMap<String, GroupOffsets>>,
+    /// Every classic group's stored metadata (members, generation, assignments), also
+    /// standing in for `__consumer_offsets`: a group's new coordinator loads it.
+    groups: parking_lot::Mutex<HashMap<String, StoredGroup>>,
     /// Injected network and disk faults, shared by every node.
     pub faults: Arc<Faults>,
     /// Set in a node of separate processes: this controller is then the node's local
@@ -110,6 +114,9 @@ pub struct MetadataImage {
     pub meta: ClusterMetadata,
     /// group → (topic, partition, committed)
     pub offsets: BTreeMap<String, Vec<(String, i32, Committed)>>,
+    /// group → its stored metadata (absent in images from before groups were stored).
+    #[serde(default)]
+    pub groups: BTreeMap<String, StoredGroup>,
     pub next_producer_id: i64,
 }
 
@@ -152,6 +159,7 @@ impl Controller {
             next_producer_id: AtomicI64::new(0),
             last_rebalance_ms: AtomicI64::new(i64::MIN),
             offsets: parking_lot::Mutex::default(),
+            groups: parking_lot::Mutex::default(),
             faults: Arc::new(Faults::new(0)),
             remote: OnceLock::new(),
             contact: AtomicBool::new(false),
@@ -238,6 +246,7 @@ impl Controller {
                 }
             }
         }
+        *self.groups.lock() = image.groups.into_iter().collect();
         self.next_producer_id
             .store(image.next_producer_id, Ordering::Relaxed);
         let mut meta = self.meta.write();
@@ -262,9 +271,16 @@ impl Controller {
                 (g.clone(), list)
             })
             .collect();
+        let groups = self
+            .groups
+            .lock()
+            .iter()
+            .map(|(g, s)| (g.clone(), s.clone()))
+            .collect();
         MetadataImage {
             meta: self.read(|m| m.clone()),
             offsets,
+            groups,
             next_producer_id: self.next_producer_id.load(Ordering::Relaxed),
         }
     }
@@ -518,8 +534,9 @@ impl Controller {
     }
 
     /// The group coordinator for `key`: a node picked by a hash of the key over all
-    /// nodes (stable while they live), else the next live one. Group state and
-    /// committed offsets live on that node only (no `__consumer_offsets` replication).
+    /// nodes (stable while they live), else the next live one. It serves the group
+    /// from memory; the group's stored metadata and committed offsets, kept in this
+    /// metadata, let the next coordinator take over.
     pub fn coordinator_for(&self, key: &str) -> Option<(BrokerId, String, u16)> {
         // FNV-1a: stable across runs, unlike the std hasher.
         let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -566,6 +583,24 @@ impl Controller {
         }
     }
 
+    /// Records a group's metadata, or forgets it (`None`: the group was deleted).
+    pub fn store_group(&self, group: &str, snapshot: Option<StoredGroup>) {
+        let mut all = self.groups.lock();
+        match snapshot {
+            Some(s) => {
+                all.insert(group.to_string(), s);
+            }
+            None => {
+                all.remove(group);
+            }
+        }
+    }
+
+    /// A group's stored metadata.
+    pub fn stored_group(&self, group: &str) -> Option<StoredGroup> {
+        self.groups.lock().get(group).cloned()
+    }
+
     /// The address of a live node.
     pub fn address(&self, id: BrokerId) -> Option<(String, u16)> {
         self.read(|m| {
@@ -580,6 +615,47 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_groups_go_through_commands_and_the_shipped_image() {
+        use crate::cluster::command::Command;
+        use crate::group::state::StoredMember;
+        let cfg = BrokerConfig::from_pairs(&[]).expect("config");
+        let c = Controller::new(&[1, 2, 3], cfg.clone(), "test".into()).expect("controller");
+        let stored = StoredGroup {
+            protocol_type: Some("consumer".into()),
+            generation_id: 4,
+            protocol_name: Some("range".into()),
+            leader: Some("m-1".into()),
+            members: vec![StoredMember {
+                member_id: "m-1".into(),
+                instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 30_000,
+                subscription: vec![0, 1],
+                assignment: vec![2, 3],
+            }],
+        };
+        c.apply(Command::StoreGroup {
+            group: "g".into(),
+            snapshot: Some(stored.clone()),
+        })
+        .expect("stored");
+        // The networked quorum ships the image as JSON to every node's copy.
+        let json = serde_json::to_string(&c.export()).expect("serialize");
+        let image: MetadataImage = serde_json::from_str(&json).expect("deserialize");
+        let copy = Controller::new(&[1, 2, 3], cfg, "test".into()).expect("controller");
+        copy.install(image);
+        assert_eq!(copy.stored_group("g"), Some(stored));
+        c.apply(Command::StoreGroup {
+            group: "g".into(),
+            snapshot: None,
+        })
+        .expect("deleted");
+        assert_eq!(c.stored_group("g"), None);
+    }
 
     fn committed(offset: i64) -> Committed {
         Committed {

@@ -39,6 +39,7 @@ pub mod checkpoint;
 pub mod command;
 pub mod controller;
 pub mod fetcher;
+pub mod group_store;
 pub mod manager;
 pub mod metadata;
 pub mod replica;

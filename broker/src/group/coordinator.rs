@@ -3,18 +3,18 @@
 //! and turns group events into metrics and a broadcast stream (for the live view).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::consumer_group::{self as cg, ConsumerGroup, ConsumerGroupConfig};
 use super::metrics::GroupMetrics;
 use super::offsets::{Committed, OffsetStore};
 use super::state::{
-    Effect, Group, GroupConfig, GroupEvent, GroupState, JoinRequest, JoinResponse, SyncResponse,
-    Waiter,
+    Effect, Group, GroupConfig, GroupEvent, GroupState, JoinRequest, JoinResponse, StoredGroup,
+    SyncResponse, Waiter,
 };
 use crate::clock::Clock;
 use crate::protocol::errors;
@@ -69,6 +69,18 @@ pub struct MemberSnapshot {
     pub assignment: bytes::Bytes,
 }
 
+/// Where a cluster node's coordinator finds the groups' stored metadata (the cluster
+/// metadata, standing in for `__consumer_offsets`).
+pub trait GroupStore: Send + Sync {
+    /// The group's last stored metadata, if any.
+    fn load(&self, group: &str) -> Option<StoredGroup>;
+    /// Whether this node coordinates the group (only the coordinator writes it).
+    fn owns(&self, group: &str) -> bool;
+}
+
+/// A group's metadata to write (`None`: the group is gone).
+pub type StoreGroup = (String, Option<StoredGroup>);
+
 pub struct GroupCoordinator {
     inner: Mutex<Inner>,
     config: GroupConfig,
@@ -80,6 +92,8 @@ pub struct GroupCoordinator {
     started: Instant,
     incarnation: u32,
     events: broadcast::Sender<GroupEventRecord>,
+    /// Cluster nodes only: stored group metadata, and where changes to it go.
+    store: OnceLock<(Arc<dyn GroupStore>, mpsc::UnboundedSender<StoreGroup>)>,
 }
 
 impl GroupCoordinator {
@@ -101,7 +115,61 @@ impl GroupCoordinator {
             started: Instant::now(),
             incarnation: rand::random(),
             events: broadcast::channel(4096).0,
+            store: OnceLock::new(),
         })
+    }
+
+    /// Makes this coordinator load groups it does not hold from `store` and hand the
+    /// metadata to write (a generation completed, the group emptied or was deleted) to
+    /// the returned receiver, in order. Set once, before requests are served.
+    pub fn attach_store(&self, store: Arc<dyn GroupStore>) -> mpsc::UnboundedReceiver<StoreGroup> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if self.store.set((store, tx)).is_err() {
+            tracing::warn!("the group coordinator's store was already attached");
+        }
+        rx
+    }
+
+    /// Loads a group this node does not hold from the stored metadata (the group moved
+    /// here from a coordinator that died).
+    fn ensure_loaded(&self, inner: &mut Inner, group_id: &str) {
+        if inner.groups.contains_key(group_id) || inner.consumer_groups.contains_key(group_id) {
+            return;
+        }
+        let Some((store, _)) = self.store.get() else {
+            return;
+        };
+        let Some(stored) = store.load(group_id) else {
+            return;
+        };
+        let g = Group::load(group_id, stored, self.incarnation, self.now());
+        tracing::info!(
+            group = group_id,
+            generation = g.generation_id,
+            members = g.members.len(),
+            state = g.state.name(),
+            "loaded group metadata"
+        );
+        let fx = if g.state == GroupState::Empty {
+            Vec::new()
+        } else {
+            vec![Effect::Event(GroupEvent::StateChanged {
+                from: GroupState::Empty,
+                to: g.state,
+            })]
+        };
+        inner.groups.insert(group_id.to_string(), g);
+        // Observed (metrics, live view) but not written back: nothing changed.
+        self.publish(group_id, fx);
+    }
+
+    /// Hands a group's metadata to the writer when this node coordinates it.
+    fn persist(&self, group_id: &str, stored: Option<StoredGroup>) {
+        if let Some((store, tx)) = self.store.get() {
+            if store.owns(group_id) && tx.send((group_id.to_string(), stored)).is_err() {
+                tracing::warn!(group = group_id, "group metadata writer is gone");
+            }
+        }
     }
 
     /// Monotonic milliseconds for group timers (tokio time, so tests can pause it).
@@ -114,6 +182,43 @@ impl GroupCoordinator {
     }
 
     fn apply(&self, inner: &mut Inner, group: &str, effects: Vec<Effect>) {
+        let changed = effects.iter().any(|e| matches!(e, Effect::Event(_)));
+        self.deliver(inner, group, effects);
+        // Kafka writes the group when a generation completes and when it empties; a
+        // group mid-rebalance keeps its last stored generation.
+        if changed {
+            match inner.groups.get(group) {
+                Some(g) if g.state == GroupState::Dead => self.persist(group, None),
+                Some(g) => {
+                    if let Some(stored) = g.stored() {
+                        self.persist(group, Some(stored));
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Publishes events without delivering responses (no request is parked for them).
+    fn publish(&self, group: &str, effects: Vec<Effect>) {
+        for e in effects {
+            if let Effect::Event(event) = e {
+                self.observe(group, event);
+            }
+        }
+    }
+
+    fn observe(&self, group: &str, event: GroupEvent) {
+        self.metrics.observe(group, &event);
+        log_event(group, &event);
+        let _ = self.events.send(GroupEventRecord {
+            group: group.to_string(),
+            at_ms: self.clock.now_ms(),
+            event,
+        });
+    }
+
+    fn deliver(&self, inner: &mut Inner, group: &str, effects: Vec<Effect>) {
         for e in effects {
             match e {
                 Effect::Join { waiter, response } => {
@@ -126,15 +231,7 @@ impl GroupCoordinator {
                         let _ = tx.send(response);
                     }
                 }
-                Effect::Event(event) => {
-                    self.metrics.observe(group, &event);
-                    log_event(group, &event);
-                    let _ = self.events.send(GroupEventRecord {
-                        group: group.to_string(),
-                        at_ms: self.clock.now_ms(),
-                        event,
-                    });
-                }
+                Effect::Event(event) => self.observe(group, event),
             }
         }
     }
@@ -155,6 +252,7 @@ impl GroupCoordinator {
                 inner.parked.remove(&req.waiter);
                 return error_join(errors::INCONSISTENT_GROUP_PROTOCOL);
             }
+            self.ensure_loaded(&mut inner, group_id);
             let group = inner
                 .groups
                 .entry(group_id.to_string())
@@ -183,6 +281,7 @@ impl GroupCoordinator {
             inner.next_waiter += 1;
             let waiter = inner.next_waiter;
             inner.parked.insert(waiter, Parked::Sync(tx));
+            self.ensure_loaded(&mut inner, group_id);
             let now = self.now();
             let fx = match inner.groups.get_mut(group_id) {
                 Some(g) => g.sync(waiter, member_id, instance_id, generation, assignments, now),
@@ -205,8 +304,9 @@ impl GroupCoordinator {
         generation: i32,
     ) -> i16 {
         self.metrics.heartbeats.inc();
-        let now = self.now();
         let mut inner = self.inner.lock();
+        self.ensure_loaded(&mut inner, group_id);
+        let now = self.now();
         match inner.groups.get_mut(group_id) {
             None => errors::UNKNOWN_MEMBER_ID,
             Some(g) => match g.heartbeat(member_id, instance_id, generation, now) {
@@ -222,8 +322,9 @@ impl GroupCoordinator {
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<i16>, i16> {
-        let now = self.now();
         let mut inner = self.inner.lock();
+        self.ensure_loaded(&mut inner, group_id);
+        let now = self.now();
         let Some(g) = inner.groups.get_mut(group_id) else {
             return Err(errors::UNKNOWN_MEMBER_ID);
         };
@@ -333,7 +434,8 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> i16 {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
+        self.ensure_loaded(&mut inner, group_id);
         if let Some(cgroup) = inner
             .consumer_groups
             .get(group_id)
@@ -389,7 +491,8 @@ impl GroupCoordinator {
     }
 
     pub fn snapshot(&self, group_id: &str) -> Option<GroupSnapshot> {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
+        self.ensure_loaded(&mut inner, group_id);
         match inner.consumer_groups.get(group_id) {
             Some(g) if !g.members.is_empty() || !inner.groups.contains_key(group_id) => {
                 Some(consumer_snapshot(g))
@@ -423,6 +526,7 @@ impl GroupCoordinator {
     pub fn delete_group(&self, group_id: &str) -> i16 {
         {
             let mut inner = self.inner.lock();
+            self.ensure_loaded(&mut inner, group_id);
             if let Some(g) = inner.groups.get_mut(group_id) {
                 if let Err(code) = g.delete() {
                     return code;
@@ -432,6 +536,7 @@ impl GroupCoordinator {
                 return errors::GROUP_ID_NOT_FOUND;
             }
         }
+        self.persist(group_id, None);
         match self.offsets.delete(group_id, None, self.clock.now_ms()) {
             Ok(_) => 0,
             Err(e) => {
@@ -445,7 +550,8 @@ impl GroupCoordinator {
     /// refuses those with GROUP_SUBSCRIBED_TO_TOPIC). Consumer-protocol metadata v0+
     /// starts with the topic list.
     pub fn subscribed(&self, group_id: &str, topic: &str) -> bool {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
+        self.ensure_loaded(&mut inner, group_id);
         let Some(g) = inner.groups.get(group_id) else {
             return false;
         };

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::errors;
 
@@ -203,6 +204,31 @@ impl Member {
     }
 }
 
+/// A group's metadata as Kafka writes it to `__consumer_offsets` when a generation
+/// completes and when the group becomes Empty: what a new coordinator loads so the
+/// members carry on with their ids and generation instead of rebalancing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredGroup {
+    pub protocol_type: Option<String>,
+    pub generation_id: i32,
+    pub protocol_name: Option<String>,
+    pub leader: Option<String>,
+    pub members: Vec<StoredMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    /// The subscription (protocol metadata) for the group's protocol.
+    pub subscription: Vec<u8>,
+    pub assignment: Vec<u8>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Group {
     pub id: String,
@@ -244,6 +270,80 @@ impl Group {
             next_member: 0,
             incarnation,
         }
+    }
+
+    /// What to store for this group: its metadata when Stable (a generation completed)
+    /// or Empty; `None` while a rebalance is under way (Kafka keeps the last completed
+    /// generation) or once Dead.
+    pub fn stored(&self) -> Option<StoredGroup> {
+        if !matches!(self.state, GroupState::Stable | GroupState::Empty) {
+            return None;
+        }
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        Some(StoredGroup {
+            protocol_type: self.protocol_type.clone(),
+            generation_id: self.generation_id,
+            protocol_name: self.protocol_name.clone(),
+            leader: self.leader.clone(),
+            members: self
+                .members
+                .values()
+                .map(|m| StoredMember {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    session_timeout_ms: m.session_timeout_ms,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    subscription: m.metadata_for(&protocol).to_vec(),
+                    assignment: m.assignment.to_vec(),
+                })
+                .collect(),
+        })
+    }
+
+    /// A group loaded from its stored metadata by a new coordinator, as Kafka loads
+    /// `__consumer_offsets`: Stable with the stored members, generation and assignments
+    /// (each member's session starting at `now`, so one that stopped heartbeating is
+    /// expired by the usual session timeout), or Empty without members.
+    pub fn load(id: &str, stored: StoredGroup, incarnation: u32, now: i64) -> Group {
+        let mut g = Group::new(id, incarnation);
+        g.generation_id = stored.generation_id;
+        g.protocol_type = stored.protocol_type;
+        g.protocol_name = stored.protocol_name;
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        for m in stored.members {
+            if let Some(instance) = &m.instance_id {
+                g.static_members
+                    .insert(instance.clone(), m.member_id.clone());
+            }
+            g.members.insert(
+                m.member_id.clone(),
+                Member {
+                    member_id: m.member_id,
+                    instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout_ms: m.session_timeout_ms,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    protocols: vec![(protocol.clone(), Bytes::from(m.subscription))],
+                    assignment: Bytes::from(m.assignment),
+                    last_heartbeat_ms: now,
+                    join_waiter: None,
+                    sync_waiter: None,
+                },
+            );
+        }
+        if g.members.is_empty() {
+            g.leader = None;
+        } else {
+            g.leader = stored
+                .leader
+                .filter(|l| g.members.contains_key(l))
+                .or_else(|| g.members.keys().next().cloned());
+            g.state = GroupState::Stable;
+        }
+        g
     }
 
     fn transition(&mut self, to: GroupState, fx: &mut Vec<Effect>) {
@@ -1233,5 +1333,86 @@ mod tests {
             g.heartbeat(&other, Some(&other_instance), 1, 8200),
             Err(errors::FENCED_INSTANCE_ID)
         );
+    }
+
+    #[test]
+    fn a_loaded_group_is_stable_with_its_members_generation_and_assignments() {
+        let (g, ids) = stable_group(2);
+        let stored = g.stored().expect("a stable group is stored");
+        assert_eq!(stored.members.len(), 2);
+        // Survives the JSON the networked quorum ships.
+        let json = serde_json::to_string(&stored).expect("serialize");
+        let back: StoredGroup = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, stored);
+
+        // A new coordinator (another incarnation) loads it at its own time 50_000.
+        let mut loaded = Group::load("g", back, 7, 50_000);
+        assert_eq!(loaded.state, GroupState::Stable);
+        assert_eq!(loaded.generation_id, 1);
+        assert_eq!(loaded.leader, g.leader);
+        assert_eq!(loaded.protocol_name.as_deref(), Some("range"));
+        for id in &ids {
+            // The members keep heartbeating and committing with the old generation.
+            assert_eq!(loaded.validate_member(id, None, 1), Ok(()));
+            assert_eq!(loaded.heartbeat(id, None, 1, 50_100), Ok(()));
+            let fx = loaded.sync(90, id, None, 1, vec![], 50_200);
+            assert_eq!(syncs(&fx)[0].1.assignment, Bytes::from(format!("a-{id}")));
+        }
+        assert_eq!(
+            loaded.heartbeat(&ids[0], None, 0, 50_300),
+            Err(errors::ILLEGAL_GENERATION)
+        );
+        // The leader's JoinGroup would list the stored subscriptions.
+        assert!(loaded
+            .members
+            .values()
+            .all(|m| m.metadata_for("range") == Bytes::from_static(b"meta")));
+        // Nothing rebalances while they heartbeat.
+        assert!(loaded.tick(59_000).is_empty());
+        assert_eq!(loaded.state, GroupState::Stable);
+    }
+
+    #[test]
+    fn a_loaded_member_that_never_heartbeats_is_expired_by_its_session_timeout() {
+        let (g, ids) = stable_group(2);
+        let stored = g.stored().expect("stored");
+        let mut loaded = Group::load("g", stored, 7, 50_000);
+        // The session (10 s) starts at load time, not at the old coordinator's times.
+        assert!(loaded.tick(55_000).is_empty());
+        assert_eq!(loaded.heartbeat(&ids[0], None, 1, 55_000), Ok(()));
+        let fx = loaded.tick(60_001);
+        assert!(events(&fx).contains(&GroupEvent::MemberLeft {
+            member_id: ids[1].clone(),
+            cause: LeaveCause::SessionTimeout
+        }));
+        assert_eq!(loaded.state, GroupState::PreparingRebalance);
+        assert_eq!(
+            loaded.heartbeat(&ids[0], None, 1, 60_050),
+            Err(errors::REBALANCE_IN_PROGRESS)
+        );
+    }
+
+    #[test]
+    fn an_empty_group_loads_empty_and_a_rebalancing_one_is_not_stored() {
+        let (mut g, ids) = stable_group(1);
+        let mut fx = Vec::new();
+        assert_eq!(g.leave(&ids[0], None, 4000, &mut fx), 0);
+        // The last member left: the rebalance completes at once with no members.
+        let _ = g.tick(4050);
+        assert_eq!(g.state, GroupState::Empty);
+        let stored = g.stored().expect("an empty group is stored");
+        assert!(stored.members.is_empty());
+        let loaded = Group::load("g", stored, 7, 9_000);
+        assert_eq!(loaded.state, GroupState::Empty);
+        assert!(loaded.members.is_empty() && loaded.leader.is_none());
+        assert_eq!(
+            loaded.validate_member(&ids[0], None, 1),
+            Err(errors::UNKNOWN_MEMBER_ID)
+        );
+
+        let mut g = Group::new("g", 0);
+        let _ = join_new(&mut g, 1, 0);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        assert_eq!(g.stored(), None);
     }
 }

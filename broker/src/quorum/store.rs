@@ -118,6 +118,7 @@ mod tests {
                 image: MetadataImage {
                     meta: ClusterMetadata::new(&[0, 1, 2]),
                     offsets: Default::default(),
+                    groups: Default::default(),
                     next_producer_id: 17,
                 },
             }),
