@@ -26,10 +26,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
 use rdkafka::util::Timeout;
-use rdkafka::{Offset, TopicPartitionList};
 
 const OP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Short timers so failover fits a test: fenced after 2 s without heartbeats.
@@ -287,43 +285,6 @@ fn producer(bootstrap: &str) -> FutureProducer {
         .expect("producer")
 }
 
-/// Consumes partition 0 from the beginning until `expected` values arrived (then a
-/// little longer to catch duplicates).
-fn consume_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "processes-test")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "100")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("tpl");
-    consumer.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut extra_until: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        if now > deadline || extra_until.is_some_and(|t| now > t) {
-            break;
-        }
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string())
-            }
-            Some(Err(e)) => println!("consumer: {e}"),
-            None => {}
-        }
-        if out.len() >= expected && extra_until.is_none() {
-            extra_until = Some(Instant::now() + Duration::from_millis(500));
-        }
-    }
-    out
-}
-
 /// A stopped node's copy of a partition: (log end offset, every batch's bytes).
 fn replica_log(dir: &Path, topic: &str) -> (i64, Vec<u8>) {
     let config =
@@ -414,7 +375,7 @@ fn produce_through(
 
 /// Every acknowledged record is consumed, none twice.
 fn assert_none_lost(procs: &Procs, topic: &str, acked: &[String]) {
-    let got = consume_all(&procs.bootstrap(), topic, acked.len());
+    let got = numbered::consume_all(&procs.bootstrap(), topic, 0, acked.len());
     let got_set: BTreeSet<&String> = got.iter().collect();
     let lost: Vec<&String> = acked.iter().filter(|a| !got_set.contains(a)).collect();
     assert!(

@@ -254,45 +254,6 @@ fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     cfg.create().expect("producer")
 }
 
-/// Consumes partition `p` from the beginning until `expected` values arrived (then a
-/// little longer to catch duplicates); returns the values in offset order.
-fn consume_all(bootstrap: &str, topic: &str, p: i32, expected: usize) -> Vec<String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "cluster-test")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "100")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, p, Offset::Beginning)
-        .expect("tpl");
-    consumer.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut extra_until: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        if now > deadline || extra_until.is_some_and(|t| now > t) {
-            break;
-        }
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string())
-            }
-            // e.g. a transport failure towards a crashed node in the bootstrap list:
-            // librdkafka reports it and carries on with the live ones.
-            Some(Err(e)) => println!("consumer: {e}"),
-            None => {}
-        }
-        if out.len() >= expected && extra_until.is_none() {
-            extra_until = Some(Instant::now() + Duration::from_millis(500));
-        }
-    }
-    out
-}
-
 #[test]
 fn metadata_names_three_brokers_and_acks_all_round_trips() {
     let lab = Lab::start(&[]);
@@ -341,7 +302,7 @@ fn metadata_names_three_brokers_and_acks_all_round_trips() {
     }
     let mut got = Vec::new();
     for p in 0..3 {
-        got.extend(consume_all(&lab.bootstrap(), "orders", p, 100));
+        got.extend(numbered::consume_all(&lab.bootstrap(), "orders", p, 100));
     }
     got.sort();
     let mut want: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
@@ -414,7 +375,7 @@ fn leader_crash_loses_no_acknowledged_record_with_min_insync_2() {
         "idempotent producer failed: {:?}",
         &failed[..failed.len().min(5)]
     );
-    let got = consume_all(&lab.bootstrap(), "pay", 0, acked.len());
+    let got = numbered::consume_all(&lab.bootstrap(), "pay", 0, acked.len());
     let got_set: BTreeSet<&String> = got.iter().collect();
     let lost: Vec<&String> = acked.iter().filter(|a| !got_set.contains(a)).collect();
     assert!(
@@ -460,7 +421,7 @@ fn leader_crash_loses_no_acknowledged_record_with_min_insync_2() {
     assert_eq!(preferred, 1);
     println!("leadership back on preferred node {old} after {took:?}");
     // Still serving: everything reads back from the preferred leader.
-    let again = consume_all(&lab.bootstrap(), "pay", 0, got.len());
+    let again = numbered::consume_all(&lab.bootstrap(), "pay", 0, got.len());
     assert_eq!(again.len(), got.len());
 }
 
@@ -800,7 +761,7 @@ fn a_partition_isolating_the_leader_elects_on_the_majority_side() {
     assert_eq!(lab.leader("split", 0), Some(new));
     let reference = lab.log_bytes(new, "split", 0);
     assert_eq!(lab.log_bytes(old, "split", 0), reference, "identical logs");
-    let values = consume_all(&lab.bootstrap(), "split", 0, 11);
+    let values = numbered::consume_all(&lab.bootstrap(), "split", 0, 11);
     assert_eq!(
         values.iter().filter(|v| *v == "during").count(),
         1,
@@ -983,7 +944,10 @@ fn a_returning_leader_truncates_its_unreplicated_suffix_by_leader_epoch() {
     println!("replica logs identical; node {old}'s epoch cache now {old_epochs:?}");
     let mut expected: Vec<String> = (0..10).map(|i| format!("common-{i}")).collect();
     expected.extend((0..8).map(|i| format!("new-{i}")));
-    assert_eq!(consume_all(&lab.bootstrap(), "fork", 0, 18), expected);
+    assert_eq!(
+        numbered::consume_all(&lab.bootstrap(), "fork", 0, 18),
+        expected
+    );
 }
 
 /// A consumer in the middle of a partition when its leader crashes: librdkafka learns

@@ -1,11 +1,16 @@
-//! Numbered records through a real producer, for the tests that break a cluster while
-//! it is written to and then count what came back.
+//! Numbered records through a real producer, and reading values back with a real
+//! consumer, for the tests that break a cluster while it is written to and then count
+//! what came back.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Sends `total` records `r00000`, `r00001`, ... to `topic`, ten every 10 ms (about
 /// `total` ms in all, so a fault started meanwhile falls mid-stream), waiting out a
@@ -47,4 +52,44 @@ pub fn send_numbered(
     }
     let _ = prod.flush(Duration::from_secs(10));
     (acked, failed)
+}
+
+/// Consumes partition `p` of `topic` from the beginning until `expected` values arrived
+/// (then half a second longer, to catch duplicates) or 30 s passed; returns the values
+/// in offset order.
+pub fn consume_all(bootstrap: &str, topic: &str, p: i32, expected: usize) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "cluster-test")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, p, Offset::Beginning)
+        .expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut extra_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if now > deadline || extra_until.is_some_and(|t| now > t) {
+            break;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string())
+            }
+            // e.g. a transport failure towards a crashed node in the bootstrap list:
+            // librdkafka reports it and carries on with the live ones.
+            Some(Err(e)) => println!("consumer: {e}"),
+            None => {}
+        }
+        if out.len() >= expected && extra_until.is_none() {
+            extra_until = Some(Instant::now() + Duration::from_millis(500));
+        }
+    }
+    out
 }
