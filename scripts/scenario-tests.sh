@@ -11,7 +11,9 @@ BIN="${KAFKALAB_BIN:-target/release/kafkalab}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 failed=()
+times=()
 for s in scenarios/*.toml; do
+    start=$SECONDS
     printf '\n==> kafkalab run %s\n' "$s"
     if ! timeout 600 "$BIN" run "$s" --no-tui --report-dir "$out"; then
         failed+=("$s (its checks failed)")
@@ -26,7 +28,10 @@ for s in scenarios/*.toml; do
         0) failed+=("$s (its control passed: the checks cannot fail)") ;;
         *) failed+=("$s (its control could not run: exit $rc)") ;;
     esac
+    times+=("$(printf '%4d s  %s' $((SECONDS - start)) "$s")")
 done
+printf '\nwall time per lesson (run + control):\n'
+printf '  %s\n' "${times[@]}"
 if (( ${#failed[@]} )); then
     printf 'lessons that failed:\n' >&2
     printf '  %s\n' "${failed[@]}" >&2
