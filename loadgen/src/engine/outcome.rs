@@ -120,9 +120,9 @@ pub(super) fn measure_so_far(
         .map(|g| g.poll_timeouts + g.faults.len() as u32)
         .sum();
     m.insert("member_removals".into(), removals as f64);
-    drop(groups);
     let pauses = stats.pauses.lock().summary(stats.now_ns());
-    m.insert("pause_s".into(), pauses.longest_group_pause_ms / 1000.0);
+    m.insert("pause_s".into(), running_pause_s(&pauses, &groups, None));
+    drop(groups);
     let max_lag = series
         .seconds
         .iter()
@@ -130,6 +130,28 @@ pub(super) fn measure_so_far(
         .max()
         .unwrap_or(0);
     m.insert("max_lag".into(), max_lag as f64);
+}
+
+/// The longest group-wide pause of a running group, seconds (of `only` that group, or
+/// any): an episode that began before its group had consumed anything is the group
+/// forming (`group.initial.rebalance.delay.ms` and the first join), not a rebalance.
+fn running_pause_s(
+    pauses: &crate::measure::PauseSummary,
+    groups: &BTreeMap<String, super::stats::GroupObs>,
+    only: Option<&str>,
+) -> f64 {
+    pauses
+        .pauses
+        .iter()
+        .filter(|p| only.is_none_or(|g| p.group == g))
+        .filter(|p| {
+            groups
+                .get(&p.group)
+                .and_then(|g| g.first_consumed_ns)
+                .is_some_and(|first| p.start_ms * 1e6 >= first as f64)
+        })
+        .map(|p| p.group_pause_ms / 1000.0)
+        .fold(0.0, f64::max)
 }
 
 /// Per `[[producers]]` entry (`producers.<name>.<metric>`), and the run-wide error and
@@ -211,11 +233,10 @@ fn measure_groups(
             key("member_removals"),
             f64::from(g.poll_timeouts) + g.faults.len() as f64,
         );
-        let pause = pauses
-            .by_group
-            .get(name)
-            .map_or(0.0, |p| p.longest_group_pause_ms / 1000.0);
-        m.insert(key("pause_s"), pause);
+        m.insert(
+            key("pause_s"),
+            running_pause_s(&pauses, &groups, Some(name)),
+        );
     }
 }
 
@@ -303,7 +324,7 @@ pub fn summary_text(
         }
     }
     out.push_str(&format!(
-        "verification: lost {:.0}, duplicates {:.0}, out of order {:.0}; rebalances {:.0}, longest group pause {:.2} s\n",
+        "verification: lost {:.0}, duplicates {:.0}, out of order {:.0}; rebalances {:.0}, longest pause of a running group {:.2} s\n",
         get("lost"),
         get("duplicates"),
         get("out_of_order"),

@@ -25,6 +25,9 @@ pub struct GroupObs {
     /// When a member was crashed or frozen by the timeline (ns).
     pub faults: Vec<i64>,
     pub consumed: u64,
+    /// When the group first received a record (ns): pauses before it are the group
+    /// forming, not a rebalance of a running group.
+    pub first_consumed_ns: Option<i64>,
 }
 
 /// What the engine saw of one `[[producers]]` entry (all its instances).
@@ -224,6 +227,7 @@ impl Stats {
         self.consumed.add(records.len() as u64);
         if let Some(g) = self.groups.lock().get_mut(group) {
             g.consumed += records.len() as u64;
+            g.first_consumed_ns.get_or_insert(now);
         }
         if !self.measure {
             return;

@@ -35,7 +35,8 @@ pub const METRICS: &[(&str, &str)] = &[
     ),
     (
         "pause_s",
-        "longest group-wide consumption pause, in seconds",
+        "longest group-wide consumption pause of a running group, in seconds (the group \
+         forming before its first record is not counted)",
     ),
     (
         "p50_produce_ms",
