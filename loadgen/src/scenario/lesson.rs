@@ -106,7 +106,7 @@ mod tests {
         for m in Module::ALL {
             assert_eq!(m.as_str().parse::<Module>(), Ok(*m));
         }
-        let e = "grups".parse::<Module>().unwrap_err();
+        let e = "grups".parse::<Module>().expect_err("misspelt");
         assert!(e.contains("did you mean 'groups'"), "{e}");
         assert!(e.contains("producer, groups, delivery"), "{e}");
     }
