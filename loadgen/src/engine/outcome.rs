@@ -42,8 +42,21 @@ pub fn measure(
     m.insert("out_of_order", sum(&|v| v.out_of_order));
     m.insert("produce_throughput_rps", after_warmup.0 as f64 / measured_s);
     m.insert("throughput_rps", after_warmup.1 as f64 / measured_s);
+    // The most skewed producer: max / mean records over its topic's partitions.
+    let skew = stats
+        .acked_per_partition()
+        .values()
+        .filter_map(|per| super::stats::skew(per))
+        .reduce(f64::max);
+    if let Some(skew) = skew {
+        m.insert("partition_skew", skew);
+    }
     let requests: u64 = producers.iter().map(|p| p.requests).sum();
     let sent: u64 = producers.iter().map(|p| p.records_sent).sum();
+    let bytes: u64 = producers.iter().map(|p| p.batch_bytes_sent).sum();
+    if sent > 0 {
+        m.insert("produce_bytes_per_record", bytes as f64 / sent as f64);
+    }
     measure_so_far(
         &mut m,
         scenario,

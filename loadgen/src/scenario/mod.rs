@@ -7,6 +7,7 @@
 
 mod duration;
 mod expect;
+mod kafka_events;
 mod located;
 mod model;
 mod parse;
@@ -15,6 +16,7 @@ mod sweep;
 
 pub use duration::{format_duration, parse_duration, ProcessingModel};
 pub use expect::{check_metric_name, describe_metric, Check, Expectation, KNOWN_METRICS, METRICS};
+pub use kafka_events::INJECT_APIS;
 pub use model::*;
 pub use parse::{load, parse, ScenarioError};
 pub use sweep::{
