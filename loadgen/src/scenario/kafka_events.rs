@@ -166,3 +166,155 @@ fn check_inject(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{parse, EventKind};
+
+    const BASE: &str = r#"
+duration = "10s"
+
+[[topics]]
+name = "orders"
+partitions = 3
+
+[[producers]]
+topic = "orders"
+rate = 100
+"#;
+
+    fn with(body: &str) -> String {
+        format!("{BASE}\n[[events]]\nat = \"1s\"\n{body}\n")
+    }
+
+    /// (line, col, message) of the error `body` gets.
+    fn error(body: &str) -> (usize, usize, String) {
+        let e = parse("t.toml", &with(body)).expect_err("an error");
+        let (line, col) = e.position().expect("a position");
+        (line, col, e.message())
+    }
+
+    /// The 1-based line of `body`'s line starting with `prefix`.
+    fn line_of(body: &str, prefix: &str) -> usize {
+        with(body)
+            .lines()
+            .position(|l| l.starts_with(prefix))
+            .expect("line")
+            + 1
+    }
+
+    #[test]
+    fn inject_error_and_add_partitions_parse() {
+        let s = parse(
+            "t.toml",
+            &with(
+                "do = \"inject-error\"\napi = \"produce\"\nerror = \"NOT_LEADER_OR_FOLLOWER\"\ncount = 3\ntopic = \"orders\"\npartition = 2\ntarget = 0",
+            ),
+        )
+        .expect("valid");
+        let e = &s.events[0];
+        assert_eq!(*e.kind, EventKind::InjectError);
+        assert_eq!(e.api.as_deref().map(String::as_str), Some("produce"));
+        assert_eq!(
+            e.error.as_deref().map(String::as_str),
+            Some("NOT_LEADER_OR_FOLLOWER")
+        );
+        assert_eq!(e.count_or_one(), 3);
+        assert_eq!(e.partition.as_deref(), Some(&2));
+        // No target: any broker.
+        parse(
+            "t.toml",
+            &with(
+                "do = \"inject-error\"\napi = \"fetch\"\nerror = \"REQUEST_TIMED_OUT\"\ncount = 1",
+            ),
+        )
+        .expect("valid without a target");
+        let s = parse(
+            "t.toml",
+            &with("do = \"add-partitions\"\ntarget = \"orders\"\ncount = 6"),
+        )
+        .expect("valid");
+        assert_eq!(*s.events[0].kind, EventKind::AddPartitions);
+    }
+
+    #[test]
+    fn unknown_names_are_errors_at_their_value() {
+        let body = "do = \"inject-error\"\napi = \"produce\"\nerror = \"not_leader_or_follower\"\ncount = 1";
+        let (line, col, msg) = error(body);
+        assert_eq!((line, col), (line_of(body, "error ="), 9));
+        assert!(
+            msg.contains("unknown Kafka error 'not_leader_or_follower'"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("did you mean 'NOT_LEADER_OR_FOLLOWER'"),
+            "{msg}"
+        );
+
+        let body =
+            "do = \"inject-error\"\napi = \"produse\"\nerror = \"REQUEST_TIMED_OUT\"\ncount = 1";
+        let (line, col, msg) = error(body);
+        assert_eq!((line, col), (line_of(body, "api ="), 7));
+        assert!(msg.contains("did you mean 'produce'"), "{msg}");
+    }
+
+    #[test]
+    fn fields_are_checked_where_they_belong() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "do = \"inject-error\"\nerror = \"REQUEST_TIMED_OUT\"\ncount = 1",
+                "needs the API",
+            ),
+            (
+                "do = \"inject-error\"\napi = \"produce\"\ncount = 1",
+                "needs a Kafka error",
+            ),
+            (
+                "do = \"inject-error\"\napi = \"produce\"\nerror = \"REQUEST_TIMED_OUT\"",
+                "needs the number of requests",
+            ),
+            (
+                "do = \"inject-error\"\napi = \"produce\"\nerror = \"NONE\"\ncount = 1",
+                "unknown Kafka error 'NONE'",
+            ),
+            (
+                "do = \"inject-error\"\napi = \"produce\"\nerror = \"REQUEST_TIMED_OUT\"\ncount = 1\npartition = 0",
+                "'partition' needs its topic",
+            ),
+            (
+                "do = \"inject-error\"\napi = \"produce\"\nerror = \"REQUEST_TIMED_OUT\"\ncount = 1\ntopic = \"orders\"\npartition = 3",
+                "no partition 3",
+            ),
+            (
+                "do = \"inject-error\"\napi = \"produce\"\nerror = \"REQUEST_TIMED_OUT\"\ncount = 1\ntopic = \"order\"",
+                "did you mean 'orders'",
+            ),
+            (
+                "do = \"inject-error\"\napi = \"produce\"\nerror = \"REQUEST_TIMED_OUT\"\ncount = 1\ntarget = 1",
+                "there is no broker 1",
+            ),
+            (
+                "do = \"kill-broker\"\ntarget = 0\napi = \"produce\"",
+                "'api' does not apply to kill-broker",
+            ),
+            (
+                "do = \"kill-broker\"\ntarget = 0\ncount = 2",
+                "'count' does not apply to kill-broker",
+            ),
+            ("do = \"add-partitions\"\ntarget = \"orders\"", "needs the new total"),
+            (
+                "do = \"add-partitions\"\ntarget = \"orders\"\ncount = 3",
+                "needs a larger total",
+            ),
+            ("do = \"add-partitions\"\ncount = 6", "needs a target"),
+            (
+                "do = \"add-partitions\"\ntarget = \"order\"\ncount = 6",
+                "topic 'order'",
+            ),
+        ];
+        for (body, needle) in cases {
+            let (_, _, msg) = error(body);
+            assert!(msg.contains(needle), "{body}: {msg}");
+        }
+    }
+}
