@@ -1032,3 +1032,5 @@ fn link_partition_and_disk_events_check_their_fields() {
         + 1;
     assert_eq!((line, col), (want, 8));
 }
+
+mod control;
