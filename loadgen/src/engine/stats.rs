@@ -27,6 +27,32 @@ pub struct GroupObs {
     pub consumed: u64,
 }
 
+/// What the engine saw of one `[[producers]]` entry (all its instances).
+#[derive(Debug)]
+pub struct ProducerObs {
+    pub name: String,
+    /// Produce latency of this entry's records (the run-wide one holds all).
+    pub latency: Mutex<LatencyRecorder>,
+    /// Records whose send finally failed, by error name ([`failure_name`]).
+    pub errors: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The name a failed record is counted under: the Kafka error name
+/// (`MESSAGE_TOO_LARGE`, `NOT_ENOUGH_REPLICAS`), `DELIVERY_TIMEOUT` when
+/// `delivery.timeout.ms` expired first (Java's TimeoutException), `NETWORK_EXCEPTION`
+/// for a lost connection, `CLIENT_ERROR` otherwise.
+pub fn failure_name(e: &crate::client::ClientError) -> String {
+    use crate::client::ClientError;
+    match e {
+        ClientError::Kafka { .. } => e.kafka_error_name().unwrap_or_default(),
+        ClientError::Timeout(_) => "DELIVERY_TIMEOUT".into(),
+        ClientError::Connect { .. } | ClientError::Disconnected { .. } => {
+            "NETWORK_EXCEPTION".into()
+        }
+        _ => "CLIENT_ERROR".into(),
+    }
+}
+
 pub struct Stats {
     epoch: Instant,
     pub run_id: u32,
@@ -45,6 +71,10 @@ pub struct Stats {
     /// Which member owned which partition when (the rebalance made visible).
     pub ownership: Mutex<crate::measure::OwnershipTracker>,
     pub groups: Mutex<BTreeMap<String, GroupObs>>,
+    /// One per `[[producers]]` entry, in file order.
+    pub producers: Vec<ProducerObs>,
+    /// Producer instance index -> its entry in `producers`.
+    producer_entry: Vec<usize>,
     /// (topic, run-wide partition id per partition index). Looked up per record: a
     /// scan of a scenario's few topics costs less than hashing the name.
     partitions: Vec<(String, Vec<u32>)>,
@@ -53,10 +83,13 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// `producers` lists each `[[producers]]` entry's name and instance count, in
+    /// file order (instances are numbered across them in that order).
     pub fn new(
         run_id: u32,
         measure: bool,
         groups: &[String],
+        producers: &[(String, u32)],
         partitions: HashMap<(String, i32), u32>,
     ) -> Stats {
         Stats {
@@ -87,9 +120,32 @@ impl Stats {
                     .map(|g| (g.clone(), GroupObs::default()))
                     .collect(),
             ),
+            producers: producers
+                .iter()
+                .map(|(name, _)| ProducerObs {
+                    name: name.clone(),
+                    latency: Mutex::new(LatencyRecorder::new()),
+                    errors: Mutex::new(BTreeMap::new()),
+                })
+                .collect(),
+            producer_entry: producers
+                .iter()
+                .enumerate()
+                .flat_map(|(i, (_, count))| std::iter::repeat_n(i, *count as usize))
+                .collect(),
             partitions: by_topic(partitions),
             acked_per_partition: Mutex::default(),
         }
+    }
+
+    /// The entry (position in `producers`) producer instance `index` belongs to.
+    pub fn producer_entry_of(&self, index: u32) -> Option<usize> {
+        self.producer_entry.get(index as usize).copied()
+    }
+
+    /// The observations of the entry producer instance `index` belongs to.
+    pub fn producer_obs(&self, index: u32) -> Option<&ProducerObs> {
+        self.producers.get(self.producer_entry_of(index)?)
     }
 
     pub fn epoch(&self) -> Instant {
@@ -135,6 +191,13 @@ impl Stats {
             for (_, t) in records {
                 lat.record_intended(t.1 as i64, now);
             }
+            drop(lat);
+            if let Some(obs) = self.producer_obs(producer) {
+                let mut lat = obs.latency.lock();
+                for (_, t) in records {
+                    lat.record_intended(t.1 as i64, now);
+                }
+            }
         }
         for v in self.verifiers.values() {
             let mut v = v.lock();
@@ -144,30 +207,38 @@ impl Stats {
         }
     }
 
-    /// Acknowledged records per partition of each producer instance's topic (every
-    /// partition of the topic, in partition order, zeros included).
-    pub fn acked_per_partition(&self) -> BTreeMap<u32, Vec<u64>> {
+    /// Acknowledged records per partition of each producer entry's topic (its
+    /// instances added up; every partition of the topic, in partition order, zeros
+    /// included), by entry index.
+    pub fn acked_per_partition(&self) -> BTreeMap<usize, Vec<u64>> {
         let counts = self.acked_per_partition.lock();
-        let mut out = BTreeMap::new();
-        for &(producer, pid) in counts.keys() {
-            if out.contains_key(&producer) {
-                continue;
-            }
-            let Some((_, ids)) = self.partitions.iter().find(|(_, ids)| ids.contains(&pid)) else {
+        let mut out: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        for (&(producer, pid), &n) in counts.iter() {
+            let Some(entry) = self.producer_entry_of(producer) else {
                 continue;
             };
-            let per: Vec<u64> = ids
+            let Some(at) = self
+                .partitions
                 .iter()
-                .map(|id| counts.get(&(producer, *id)).copied().unwrap_or(0))
-                .collect();
-            out.insert(producer, per);
+                .find_map(|(_, ids)| ids.iter().position(|id| *id == pid).map(|i| (i, ids.len())))
+            else {
+                continue;
+            };
+            let per = out.entry(entry).or_insert_with(|| vec![0; at.1]);
+            if let Some(c) = per.get_mut(at.0) {
+                *c += n;
+            }
         }
         out
     }
 
-    /// A batch of one producer's records for one partition finally failed.
-    pub fn on_failed_batch(&self, producer: u32, pid: u32, records: &[(i64, Tag)]) {
+    /// A batch of one producer's records for one partition finally failed with the
+    /// error named `error` ([`failure_name`]).
+    pub fn on_failed_batch(&self, producer: u32, pid: u32, records: &[(i64, Tag)], error: &str) {
         self.failed.add(records.len() as u64);
+        if let Some(obs) = self.producer_obs(producer) {
+            *obs.errors.lock().entry(error.to_string()).or_default() += records.len() as u64;
+        }
         for v in self.verifiers.values() {
             let mut v = v.lock();
             for_each_run(records, |first_seq, count, _| {
@@ -177,8 +248,8 @@ impl Stats {
     }
 
     /// One record could not even be queued.
-    pub fn on_fail(&self, producer: u32, pid: u32, seq: u64) {
-        self.on_failed_batch(producer, pid, &[(-1, Tag(seq, 0))]);
+    pub fn on_fail(&self, producer: u32, pid: u32, seq: u64, error: &str) {
+        self.on_failed_batch(producer, pid, &[(-1, Tag(seq, 0))], error);
     }
 
     /// A consumer in `group` received records: verifies each and records end-to-end
@@ -278,13 +349,20 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let stats = Stats::new(1, false, &[], ids);
+        // Entry "a" has instances 0 and 1, entry "b" instance 2.
+        let producers = [("a".to_string(), 2), ("b".to_string(), 1)];
+        let stats = Stats::new(1, false, &[], &producers, ids);
         let recs = |n: u64| -> Vec<(i64, Tag)> { (0..n).map(|i| (i as i64, Tag(i, 0))).collect() };
         stats.on_acked_batch(0, 0, &recs(6));
+        stats.on_acked_batch(1, 0, &recs(1));
         stats.on_acked_batch(0, 2, &recs(2));
-        stats.on_acked_batch(1, 1, &recs(3));
+        stats.on_acked_batch(2, 1, &recs(3));
         let per = stats.acked_per_partition();
-        assert_eq!(per.get(&0), Some(&vec![6, 0, 2]));
+        assert_eq!(
+            per.get(&0),
+            Some(&vec![7, 0, 2]),
+            "instances of an entry add up"
+        );
         assert_eq!(per.get(&1), Some(&vec![0, 3, 0]));
     }
 
