@@ -59,7 +59,7 @@ pub async fn run(
     // within a batch, and a codec would find the repeats.
     let zeros = Filler::zeros(format.filler_len());
     let mut fresh = vec![0u8; format.filler_len()];
-    let mut payload_rng = SmallRng::seed_from_u64(spec.seed ^ 0x7061_796c_6f61_64);
+    let mut payload_rng = SmallRng::seed_from_u64(spec.seed ^ 0x7061_796c_6f61_6400);
     let mut keys = KeyGen::new(spec.keys, spec.key_space);
     let mut seqs = vec![0u64; spec.partitions.max(1) as usize];
     let pids: Vec<u32> = (0..spec.partitions.max(1))
