@@ -130,8 +130,6 @@ pub const KNOWN_METRICS: &[&str] = &[
     "leader_changes",
     "produce_errors",
     "retries",
-    "produce_bytes_per_record",
-    "partition_skew",
 ];
 
 /// Metrics with one value per name: `produce_errors.MESSAGE_TOO_LARGE`.
