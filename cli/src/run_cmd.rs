@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use kafkalab_broker::clock::SystemClock;
 use kafkalab_broker::faults::control::{self, FaultCommand};
+use kafkalab_broker::faults::inject;
 use kafkalab_broker::faults::Node;
 use kafkalab_broker::BrokerConfig;
 use kafkalab_loadgen::engine::{self, RunOptions};
@@ -162,7 +163,10 @@ async fn run(
             for w in warnings {
                 tracing::warn!("{w}");
             }
-            let addr = if scenario.cluster.brokers > 1 {
+            // Faults need the cluster's fault control: a scenario with broker, link
+            // or error events gets a one-node cluster rather than a plain broker.
+            let faulted = scenario.events.iter().any(|e| e.kind.needs_faults());
+            let addr = if scenario.cluster.brokers > 1 || faulted {
                 let cluster = kafkalab_broker::Cluster::start(
                     scenario.cluster.brokers as usize,
                     &config,
@@ -454,10 +458,13 @@ fn link_node(end: LinkEnd) -> Node {
     }
 }
 
+/// A fault command, and what undoes it after how long.
+type FaultAndUndo = (FaultCommand, Option<(Duration, FaultCommand)>);
+
 /// The cluster command for a scenario's fault, and what undoes it after its `for`.
-fn commands(fault: &engine::BrokerFault) -> (FaultCommand, Option<(Duration, FaultCommand)>) {
+fn commands(fault: &engine::BrokerFault) -> Result<FaultAndUndo, inject::InjectError> {
     use engine::BrokerFault as F;
-    match fault {
+    Ok(match fault {
         F::Kill { node } => (FaultCommand::Crash { node: *node }, None),
         F::Restart { node } => (FaultCommand::Restart { node: *node }, None),
         F::Pause { node, duration } => (
@@ -501,6 +508,26 @@ fn commands(fault: &engine::BrokerFault) -> (FaultCommand, Option<(Duration, Fau
             duration.map(|d| (d, FaultCommand::Partition(Vec::new()))),
         ),
         F::Heal => (FaultCommand::Heal, None),
+        F::InjectError {
+            api,
+            error,
+            count,
+            topic,
+            partition,
+            node,
+        } => {
+            let rule = inject::api_by_name(api).and_then(|api| {
+                Ok(inject::ErrorRule {
+                    api,
+                    code: inject::error_by_name(error)?,
+                    remaining: *count,
+                    topic: topic.clone(),
+                    partition: *partition,
+                    node: *node,
+                })
+            })?;
+            (FaultCommand::InjectError(rule), None)
+        }
         F::SlowDisk {
             node,
             latency,
@@ -520,7 +547,7 @@ fn commands(fault: &engine::BrokerFault) -> (FaultCommand, Option<(Duration, Fau
                 )
             }),
         ),
-    }
+    })
 }
 
 impl engine::BrokerFaults for ClusterFaults {
@@ -530,6 +557,7 @@ impl engine::BrokerFaults for ClusterFaults {
             | engine::BrokerFault::Restart { node }
             | engine::BrokerFault::Pause { node, .. }
             | engine::BrokerFault::SlowDisk { node, .. } => Some(*node),
+            engine::BrokerFault::InjectError { node, .. } => *node,
             _ => None,
         };
         if let Some(node) = node.filter(|n| !self.nodes.contains(n)) {
@@ -538,7 +566,7 @@ impl engine::BrokerFaults for ClusterFaults {
                 self.nodes
             ));
         }
-        let (cmd, undo) = commands(&fault);
+        let (cmd, undo) = commands(&fault).map_err(|e| e.to_string())?;
         self.send_for(cmd, undo)?;
         Ok(format!("{fault:?} sent to the embedded cluster"))
     }

@@ -833,3 +833,151 @@ async fn serve(st: Arc<ProxyState>, client: TcpStream, server: TcpStream) {
         _ = down_rx.wait_for(|d| *d) => {}
     }
 }
+
+/// A one-node cluster (it has the fault control) with topic `t` of one partition.
+async fn faulty_cluster(dir: &std::path::Path) -> kafkalab_broker::Cluster {
+    let config = kafkalab_broker::BrokerConfig::from_pairs(&[]).expect("broker config");
+    let cluster = kafkalab_broker::Cluster::start(
+        1,
+        &config,
+        dir,
+        Arc::new(kafkalab_broker::clock::SystemClock),
+    )
+    .await
+    .expect("cluster starts");
+    let admin = Admin::new(&cluster.bootstrap()).await.expect("admin");
+    admin
+        .create_topic(NewTopic::new("t", 1, 1))
+        .await
+        .expect("create topic");
+    cluster
+}
+
+fn inject_produce_errors(count: u32) -> kafkalab_broker::faults::control::FaultCommand {
+    kafkalab_broker::faults::control::FaultCommand::InjectError(
+        kafkalab_broker::faults::ErrorRule {
+            api: kafka_protocol::messages::ApiKey::Produce,
+            code: kafka_protocol::ResponseError::NotLeaderOrFollower.code(),
+            remaining: count,
+            topic: Some("t".into()),
+            partition: Some(0),
+            node: None,
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_produce_errors_are_retried() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut cluster = faulty_cluster(dir.path()).await;
+    let producer = Producer::new(
+        &cluster.bootstrap(),
+        producer_config(&[("linger.ms", "0"), ("retry.backoff.ms", "10")]),
+    )
+    .await?;
+    // The partition is ready (its leader took its role) once a record is acknowledged.
+    producer.send(ProducerRecord::new("t", "v0")).await?.await?;
+    let before = producer.metrics().record_retries;
+    cluster.execute(inject_produce_errors(3)).await?;
+    for i in 1..5 {
+        let md = producer
+            .send(ProducerRecord::new("t", format!("v{i}")))
+            .await?;
+        tokio::time::timeout(Duration::from_secs(10), md).await??;
+    }
+    // The next record's request met the three errors and was retried each time.
+    assert_eq!(producer.metrics().record_retries - before, 3);
+    assert_eq!(producer.metrics().record_errors, 0);
+    assert!(cluster.faults().view().errors.is_empty(), "rule used up");
+    let conn = Connection::connect(&cluster.bootstrap(), "verify").await?;
+    let values: Vec<String> = fetch_all(&conn, "t", 0)
+        .await
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string())
+        .collect();
+    assert_eq!(
+        values,
+        ["v0", "v1", "v2", "v3", "v4"],
+        "each once, in order"
+    );
+    producer.close(Duration::from_secs(5)).await;
+    cluster.shutdown().await;
+    Ok(())
+}
+
+/// With five requests in flight and no idempotence, a batch whose request failed is
+/// retried after the batches sent behind it were appended: the log is out of order.
+/// Idempotence keeps the order (the broker refuses the batches after the gap, and the
+/// producer resends them in order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_retries_reorder_without_idempotence() -> TestResult {
+    for idempotent in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let mut cluster = faulty_cluster(dir.path()).await;
+        // Requests wait 20 ms on the way in, one after the other: several are in flight.
+        cluster
+            .execute(kafkalab_broker::faults::control::FaultCommand::Link {
+                from: kafkalab_broker::faults::Node::Clients,
+                to: kafkalab_broker::faults::Node::Broker(0),
+                latency: Some(Duration::from_millis(20)),
+                loss: None,
+                blocked: None,
+            })
+            .await?;
+        let producer = Producer::new(
+            &cluster.bootstrap(),
+            producer_config(&[
+                (
+                    "enable.idempotence",
+                    if idempotent { "true" } else { "false" },
+                ),
+                ("acks", "all"),
+                ("linger.ms", "0"),
+                ("max.in.flight.requests.per.connection", "5"),
+            ]),
+        )
+        .await?;
+        // Warm up the connection, then fail the next request.
+        producer
+            .send(ProducerRecord::new("t", "00000"))
+            .await?
+            .await?;
+        cluster.execute(inject_produce_errors(1)).await?;
+        let mut futures = Vec::new();
+        for i in 1..200 {
+            futures.push(
+                producer
+                    .send(ProducerRecord::new("t", format!("{i:05}")))
+                    .await?,
+            );
+            if i % 10 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        for f in futures {
+            tokio::time::timeout(Duration::from_secs(20), f).await??;
+        }
+        let conn = Connection::connect(&cluster.bootstrap(), "verify").await?;
+        let values: Vec<String> = fetch_all(&conn, "t", 0)
+            .await
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string())
+            .collect();
+        assert_eq!(
+            values.len(),
+            200,
+            "each record once (idempotent={idempotent})"
+        );
+        let in_order = values.windows(2).all(|w| w[0] < w[1]);
+        assert!(producer.metrics().record_retries >= 1);
+        assert_eq!(
+            in_order,
+            idempotent,
+            "idempotent={idempotent}: log order {:?}",
+            &values[..values.len().min(60)]
+        );
+        producer.close(Duration::from_secs(5)).await;
+        cluster.shutdown().await;
+    }
+    Ok(())
+}

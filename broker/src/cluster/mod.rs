@@ -76,6 +76,8 @@ pub enum ClusterError {
     AlreadyRunning(BrokerId),
     #[error(transparent)]
     Link(#[from] LinkError),
+    #[error(transparent)]
+    Inject(#[from] crate::faults::InjectError),
 }
 
 struct Node {
@@ -316,6 +318,11 @@ impl Cluster {
                 }
             }
             FaultCommand::SlowDisk { node, .. } => known(FaultNode::Broker(*node))?,
+            FaultCommand::InjectError(rule) => {
+                if let Some(node) = rule.node {
+                    known(FaultNode::Broker(node))?;
+                }
+            }
             _ => {}
         }
         match cmd {
@@ -344,6 +351,7 @@ impl Cluster {
             FaultCommand::Crash { node } => self.crash(node).await?,
             FaultCommand::Restart { node } => self.restart(node).await?,
             FaultCommand::Pause { node, duration } => self.pause(node, duration)?,
+            FaultCommand::InjectError(rule) => faults.inject_error(rule)?,
         }
         // The controller's view follows at once (the supervisor would within a tick).
         self.controller.refresh_links();

@@ -9,10 +9,12 @@
 //! | `POST /faults/heal` | end the partition and clear every link rule and slow disk |
 //! | `POST /faults/disk?node=1&latency_ms=50` | slow a node's disk (0 clears) |
 //! | `POST /faults/crash?node=1`, `/faults/restart?node=1`, `/faults/pause?node=1&ms=5000` | node faults |
+//! | `POST /faults/error?api=produce&error=NOT_LEADER_OR_FOLLOWER&count=3&topic=orders&partition=0&node=1` | answer the next `count` (default 1) requests of `api` (`produce`, `fetch`) with the Kafka error; `topic`, `partition`, `node` optional |
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::inject::{api_by_name, error_by_name, ErrorRule, InjectError};
 use super::link::{parse_groups, LinkError, Node};
 use crate::replication::BrokerId;
 
@@ -46,6 +48,8 @@ pub enum FaultCommand {
         node: BrokerId,
         duration: Duration,
     },
+    /// Answer the next requests a rule matches with a Kafka error.
+    InjectError(ErrorRule),
 }
 
 /// A control request, parsed.
@@ -71,6 +75,8 @@ pub enum ControlError {
     },
     #[error(transparent)]
     Link(#[from] LinkError),
+    #[error(transparent)]
+    Inject(#[from] InjectError),
 }
 
 fn query(target: &str) -> Vec<(&str, &str)> {
@@ -214,6 +220,14 @@ pub fn parse(method: &str, target: &str) -> Result<ControlRequest, ControlError>
             node: p.broker("node")?,
             duration: p.millis("ms")?.ok_or(ControlError::Missing("ms"))?,
         },
+        "/faults/error" => FaultCommand::InjectError(ErrorRule {
+            api: api_by_name(p.need("api")?)?,
+            code: error_by_name(p.need("error")?)?,
+            remaining: p.parse("count", "a whole number")?.unwrap_or(1),
+            topic: p.get("topic").map(str::to_string),
+            partition: p.parse("partition", "a partition number")?,
+            node: p.get("node").map(|_| p.broker("node")).transpose()?,
+        }),
         other => return Err(ControlError::NotFound(other.to_string())),
     };
     if method != "POST" {
@@ -261,6 +275,28 @@ mod tests {
         assert!(matches!(
             parse("POST", "/faults/link?from=x&to=0"),
             Err(ControlError::Link(LinkError::BadNode(_)))
+        ));
+        assert_eq!(
+            parse(
+                "POST",
+                "/faults/error?api=produce&error=NOT_LEADER_OR_FOLLOWER&count=3&topic=orders&partition=2"
+            ),
+            Ok(ControlRequest::Apply(FaultCommand::InjectError(ErrorRule {
+                api: kafka_protocol::messages::ApiKey::Produce,
+                code: crate::protocol::errors::NOT_LEADER_OR_FOLLOWER,
+                remaining: 3,
+                topic: Some("orders".into()),
+                partition: Some(2),
+                node: None,
+            })))
+        );
+        assert!(matches!(
+            parse("POST", "/faults/error?api=produce&error=NOT_A_LEADER"),
+            Err(ControlError::Inject(InjectError::UnknownError(_)))
+        ));
+        assert!(matches!(
+            parse("POST", "/faults/error?api=metadata&error=REQUEST_TIMED_OUT"),
+            Err(ControlError::Inject(InjectError::UnknownApi(_)))
         ));
         assert!(matches!(
             parse("POST", "/faults/nope"),

@@ -13,16 +13,22 @@
 //! - client connections ([`crate::network::connection`]) wait out clients → node before
 //!   handling a request and node → clients before writing its response;
 //! - a slow disk adds its latency to every batch a node appends (leader produce and
-//!   follower fetch alike), as an extra write + fsync would.
+//!   follower fetch alike), as an extra write + fsync would;
+//! - the request router ([`crate::protocol::inject`]) answers the requests an injected
+//!   error rule ([`inject`]) matches with its Kafka error code, without handling them.
 //!
 //! Random choices (which message is lost) come from a seeded generator: a scenario run
 //! reseeds it with the run's seed ([`Faults::reseed`]).
 
 pub mod control;
+pub mod inject;
 pub mod link;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use kafka_protocol::messages::ApiKey;
 
 use parking_lot::{Mutex, RwLock};
 use rand::rngs::StdRng;
@@ -31,12 +37,16 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::replication::BrokerId;
+pub use inject::{ErrorRule, ErrorRuleView, ErrorRules, InjectError, Injected};
 pub use link::{LinkError, LinkRule, LinkRules, Node, Transit};
 
 /// The fault state of a cluster.
 pub struct Faults {
     links: RwLock<LinkRules>,
     disks: RwLock<BTreeMap<BrokerId, Duration>>,
+    errors: Mutex<ErrorRules>,
+    /// Whether `errors` has a rule (read by every request, so without the lock).
+    any_errors: AtomicBool,
     rng: Mutex<StdRng>,
     changed: watch::Sender<u64>,
 }
@@ -47,6 +57,7 @@ pub struct FaultsView {
     pub links: Vec<LinkView>,
     pub partition: Vec<Vec<Node>>,
     pub slow_disks: BTreeMap<BrokerId, u64>,
+    pub errors: Vec<ErrorRuleView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +73,8 @@ impl Faults {
         Faults {
             links: RwLock::default(),
             disks: RwLock::default(),
+            errors: Mutex::default(),
+            any_errors: AtomicBool::new(false),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             changed: watch::channel(0).0,
         }
@@ -148,10 +161,41 @@ impl Faults {
         self.disks.read().get(&node).copied().unwrap_or_default()
     }
 
-    /// Clears every link rule, the partition and every slow disk.
+    /// Adds an injected error rule (after those already waiting).
+    pub fn inject_error(&self, rule: ErrorRule) -> Result<(), InjectError> {
+        let mut errors = self.errors.lock();
+        errors.add(rule)?;
+        self.any_errors.store(true, Ordering::SeqCst);
+        drop(errors);
+        self.bump();
+        Ok(())
+    }
+
+    /// The injected error a request of `api` to `node` for `partitions` (topic,
+    /// partition, in request order) meets, if any; counts it against its rule.
+    pub fn take_error(
+        &self,
+        node: BrokerId,
+        api: ApiKey,
+        partitions: &[(&str, i32)],
+    ) -> Option<Injected> {
+        if !self.any_errors.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut errors = self.errors.lock();
+        let taken = errors.take(node, api, partitions);
+        if errors.is_empty() {
+            self.any_errors.store(false, Ordering::SeqCst);
+        }
+        taken
+    }
+
+    /// Clears every link rule, the partition, every slow disk and injected error.
     pub fn clear(&self) {
         self.links.write().heal();
         self.disks.write().clear();
+        self.errors.lock().clear();
+        self.any_errors.store(false, Ordering::SeqCst);
         self.bump();
     }
 
@@ -179,6 +223,7 @@ impl Faults {
                 .iter()
                 .map(|(&n, d)| (n, d.as_millis() as u64))
                 .collect(),
+            errors: self.errors.lock().view(),
         }
     }
 }

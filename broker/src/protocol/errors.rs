@@ -73,8 +73,38 @@ codes! {
     STALE_MEMBER_EPOCH = StaleMemberEpoch,
 }
 
+/// The code of a Kafka error by its protocol name (`NOT_LEADER_OR_FOLLOWER`, as in
+/// Kafka's `Errors`), over every code the protocol defines, not only those above.
+pub fn code(name: &str) -> Option<i16> {
+    if name == "NONE" {
+        return Some(0);
+    }
+    (-1..=200).find(|&c| E::try_from_code(c).is_some_and(|e| screaming(&format!("{e}")) == name))
+}
+
+/// `NotLeaderOrFollower` → `NOT_LEADER_OR_FOLLOWER`.
+fn screaming(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_give_codes() {
+        assert_eq!(super::code("NOT_LEADER_OR_FOLLOWER"), Some(6));
+        assert_eq!(super::code("KAFKA_STORAGE_ERROR"), Some(56));
+        assert_eq!(super::code("UNKNOWN_SERVER_ERROR"), Some(-1));
+        assert_eq!(super::code("NONE"), Some(0));
+        assert_eq!(super::code("NotLeaderOrFollower"), None);
+    }
+
     #[test]
     fn codes_match_the_kafka_protocol() {
         assert_eq!(super::UNKNOWN_TOPIC_OR_PARTITION, 3);

@@ -1,5 +1,6 @@
 //! Decodes a request frame (version from its header), dispatches it to the handler for
-//! its API, and encodes the response with the matching header version.
+//! its API, and encodes the response with the matching header version. Produce and
+//! Fetch pass injected errors first ([`super::inject`]).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{self as m, ApiKey, RequestHeader, ResponseHeader};
@@ -7,7 +8,7 @@ use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion,
 };
 
-use super::versions;
+use super::{inject, versions};
 use crate::broker::Broker;
 use crate::handlers;
 
@@ -85,11 +86,34 @@ pub async fn handle(
         ($($key:ident => $req:ty, $handler:path;)*) => {
             match api {
                 ApiKey::Produce => {
-                    let req = m::ProduceRequest::decode(&mut frame, version).map_err(|e| decode_err(e.to_string()))?;
-                    match handlers::produce::handle(broker, &header, req).await {
-                        Some(resp) => reply(&header, &resp),
+                    let mut req = m::ProduceRequest::decode(&mut frame, version).map_err(|e| decode_err(e.to_string()))?;
+                    let acks = req.acks;
+                    let injected = inject::take(broker, &mut req);
+                    let resp = match &injected {
+                        Some(t) if !t.handle_rest => (acks != 0).then(m::ProduceResponse::default),
+                        _ => handlers::produce::handle(broker, &header, req).await,
+                    };
+                    match resp {
+                        Some(mut resp) => {
+                            if let Some(t) = injected {
+                                t.answer::<m::ProduceRequest>(&mut resp);
+                            }
+                            reply(&header, &resp)
+                        }
                         None => Ok(None),
                     }
+                }
+                ApiKey::Fetch => {
+                    let mut req = m::FetchRequest::decode(&mut frame, version).map_err(|e| decode_err(e.to_string()))?;
+                    let injected = inject::take(broker, &mut req);
+                    let mut resp = match &injected {
+                        Some(t) if !t.handle_rest => m::FetchResponse::default(),
+                        _ => handlers::fetch::handle(broker, &header, req).await,
+                    };
+                    if let Some(t) = injected {
+                        t.answer::<m::FetchRequest>(&mut resp);
+                    }
+                    reply(&header, &resp)
                 }
                 ApiKey::JoinGroup => {
                     let req = m::JoinGroupRequest::decode(&mut frame, version).map_err(|e| decode_err(e.to_string()))?;
@@ -106,7 +130,6 @@ pub async fn handle(
         };
     }
     let out = route! {
-        Fetch => m::FetchRequest, handlers::fetch::handle;
         ListOffsets => m::ListOffsetsRequest, handlers::list_offsets::handle;
         Metadata => m::MetadataRequest, handlers::metadata::handle;
         ApiVersions => m::ApiVersionsRequest, handlers::api_versions::handle;

@@ -74,6 +74,22 @@ impl ClientError {
     }
 }
 
+/// The protocol name of a Kafka error code (`NOT_LEADER_OR_FOLLOWER`, as in Kafka's
+/// `Errors`); `NONE` for 0, `UNKNOWN_<code>` for a code the protocol does not define.
+pub fn kafka_error_name(code: i16) -> String {
+    match kafka_protocol::ResponseError::try_from_code(code) {
+        None => "NONE".to_string(),
+        Some(kafka_protocol::ResponseError::Unknown(c)) => format!("UNKNOWN_{c}"),
+        Some(e) => upper_snake(&format!("{e:?}")),
+    }
+}
+
+/// The code of a Kafka error by its protocol name; `None` for a name the protocol
+/// does not define (and for `NONE`, which is no error).
+pub fn kafka_error_code(name: &str) -> Option<i16> {
+    (-1..=200).find(|&c| c != 0 && kafka_error_name(c) == name)
+}
+
 /// Turns a Kafka error code into `Ok(())` or the error.
 pub fn check(
     code: i16,
@@ -96,4 +112,20 @@ pub fn upper_snake(name: &str) -> String {
         out.push(c.to_ascii_uppercase());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_names_and_codes_round_trip() {
+        assert_eq!(kafka_error_name(6), "NOT_LEADER_OR_FOLLOWER");
+        assert_eq!(kafka_error_name(10), "MESSAGE_TOO_LARGE");
+        assert_eq!(kafka_error_name(0), "NONE");
+        assert_eq!(kafka_error_code("REQUEST_TIMED_OUT"), Some(7));
+        assert_eq!(kafka_error_code("NOT_ENOUGH_REPLICAS"), Some(19));
+        assert_eq!(kafka_error_code("NONE"), None);
+        assert_eq!(kafka_error_code("not_leader_or_follower"), None);
+    }
 }

@@ -104,6 +104,17 @@ pub enum BrokerFault {
         latency: Duration,
         duration: Option<Duration>,
     },
+    /// The next `count` requests of `api` (`produce`, `fetch`; only those for `topic`
+    /// / `partition` if given, only on `node` if given) are answered with the Kafka
+    /// error named `error` and not handled.
+    InjectError {
+        api: String,
+        error: String,
+        count: u32,
+        topic: Option<String>,
+        partition: Option<i32>,
+        node: Option<i32>,
+    },
 }
 
 /// Injects broker faults. The engine only speaks the Kafka protocol, so whoever runs
@@ -290,7 +301,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
             _ = async { match next_event { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
                 if let Some(ev) = events.next() {
                     run_metrics.event(ev);
-                    apply_event(ev, scenario, &opts, &stats, &mut groups, &producers, &mut series).await?;
+                    apply_event(ev, scenario, &opts, &admin, &stats, &mut groups, &producers, &mut series).await?;
                     if let Some(v) = &view {
                         v.publish(&stats, &series, snapshot::Phase::running(warm), baseline, &producer_handles);
                     }
@@ -499,10 +510,12 @@ async fn add_member(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply_event(
     ev: &crate::scenario::Event,
     scenario: &Scenario,
     opts: &RunOptions,
+    admin: &Admin,
     stats: &Arc<Stats>,
     groups: &mut Groups,
     producers: &BTreeMap<String, Vec<watch::Sender<ProducerControl>>>,
@@ -598,7 +611,8 @@ async fn apply_event(
         | EventKind::LossLink
         | EventKind::PartitionNetwork
         | EventKind::HealNetwork
-        | EventKind::SlowDisk => {
+        | EventKind::SlowDisk
+        | EventKind::InjectError => {
             let node = target.as_ref().and_then(|t| t.name.parse::<i32>().ok());
             let lasting = ev.for_duration.as_ref().map(|d| **d);
             let fault = match kind {
@@ -629,6 +643,17 @@ async fn apply_event(
                     groups: g.value.clone(),
                     duration: lasting,
                 }),
+                EventKind::InjectError => match (&ev.api, &ev.error) {
+                    (Some(api), Some(error)) => Some(BrokerFault::InjectError {
+                        api: api.value.clone(),
+                        error: error.value.clone(),
+                        count: ev.count_or_one(),
+                        topic: ev.topic.as_ref().map(|t| t.value.clone()),
+                        partition: ev.partition.as_ref().map(|p| p.value as i32),
+                        node,
+                    }),
+                    _ => None,
+                },
                 _ => Some(BrokerFault::Heal),
             };
             let result = match (&opts.faults, fault) {
@@ -636,15 +661,31 @@ async fn apply_event(
                 (Some(_), None) => Err("the event does not name its broker or link".to_string()),
                 (Some(f), Some(fault)) => f.inject(fault),
             };
-            match result {
-                Ok(note) if opts.progress => println!("           ({note})"),
-                Ok(note) => tracing::info!("{label}: {note}"),
-                Err(why) if opts.progress => println!("           ({why}; ignored)"),
-                Err(why) => tracing::warn!("{label}: {why}; ignored"),
-            }
+            report_note(opts, &label, result);
+        }
+        EventKind::AddPartitions => {
+            let (Some(t), Some(total)) = (&target, &ev.count) else {
+                return Ok(());
+            };
+            let result = admin
+                .create_partitions(&t.name, total.value as i32)
+                .await
+                .map(|()| format!("topic {} has {} partitions", t.name, total.value))
+                .map_err(|e| format!("CreatePartitions failed: {e}"));
+            report_note(opts, &label, result);
         }
     }
     Ok(())
+}
+
+/// Prints (or logs) what an event did, or why it could not be done.
+fn report_note(opts: &RunOptions, label: &str, result: Result<String, String>) {
+    match result {
+        Ok(note) if opts.progress => println!("           ({note})"),
+        Ok(note) => tracing::info!("{label}: {note}"),
+        Err(why) if opts.progress => println!("           ({why}; ignored)"),
+        Err(why) => tracing::warn!("{label}: {why}; ignored"),
+    }
 }
 
 fn sample_second(

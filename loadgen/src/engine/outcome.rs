@@ -165,6 +165,7 @@ fn measure_producers(
     let elapsed_s = scenario.duration.as_secs_f64();
     let mut all_errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut all_retries = 0u64;
+    let skews = stats.acked_per_partition();
     for (entry, obs) in stats.producers.iter().enumerate() {
         let mine: Vec<&ProducerMetricsSnapshot> = instances
             .iter()
@@ -197,6 +198,29 @@ fn measure_producers(
         }
         m.insert(key("retries"), retries as f64);
         all_retries += retries;
+        let bytes: u64 = mine.iter().map(|p| p.batch_bytes_sent).sum();
+        if sent > 0 {
+            m.insert(key("produce_bytes_per_record"), bytes as f64 / sent as f64);
+        }
+        if let Some(skew) = skews.get(&entry).and_then(|per| super::stats::skew(per)) {
+            m.insert(key("partition_skew"), skew);
+        }
+    }
+    let sent: u64 = instances.iter().map(|p| p.records_sent).sum();
+    let bytes: u64 = instances.iter().map(|p| p.batch_bytes_sent).sum();
+    if sent > 0 {
+        m.insert(
+            "produce_bytes_per_record".into(),
+            bytes as f64 / sent as f64,
+        );
+    }
+    // The most skewed producer.
+    if let Some(skew) = skews
+        .values()
+        .filter_map(|per| super::stats::skew(per))
+        .reduce(f64::max)
+    {
+        m.insert("partition_skew".into(), skew);
     }
     m.insert(
         "produce_errors".into(),

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -54,10 +55,11 @@ pub async fn run(
     let format =
         PayloadFormat::new(spec.record_size).map_err(|e| ClientError::Config(e.to_string()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let filler = match spec.payload {
-        Payload::Zeros => Filler::zeros(format.filler_len()),
-        _ => Filler::random(&mut rng, format.filler_len(), 4096),
-    };
+    // Random payloads are fresh bytes per record: windows of a shared pool would repeat
+    // within a batch, and a codec would find the repeats.
+    let zeros = Filler::zeros(format.filler_len());
+    let mut fresh = vec![0u8; format.filler_len()];
+    let mut payload_rng = SmallRng::seed_from_u64(spec.seed ^ 0x7061_796c_6f61_6400);
     let mut keys = KeyGen::new(spec.keys, spec.key_space);
     let mut seqs = vec![0u64; spec.partitions.max(1) as usize];
     let pids: Vec<u32> = (0..spec.partitions.max(1))
@@ -120,7 +122,14 @@ pub async fn run(
         if buf.capacity() < spec.record_size {
             buf.reserve(spec.record_size * 64);
         }
-        format.encode_to(&mut buf, &header, filler.for_record(spec.index, seq));
+        let filler: &[u8] = match spec.payload {
+            Payload::Zeros => zeros.for_record(spec.index, seq),
+            Payload::Random => {
+                payload_rng.fill_bytes(&mut fresh);
+                &fresh
+            }
+        };
+        format.encode_to(&mut buf, &header, filler);
         let value = buf.split().freeze();
         let mut record = ProducerRecord::new(topic.clone(), value).with_partition(partition);
         if let Some(k) = key {

@@ -81,6 +81,8 @@ pub struct Stats {
     /// (topic, run-wide partition id per partition index). Looked up per record: a
     /// scan of a scenario's few topics costs less than hashing the name.
     partitions: Vec<(String, Vec<u32>)>,
+    /// Acknowledged records per (producer instance, run-wide partition id).
+    acked_per_partition: Mutex<HashMap<(u32, u32), u64>>,
 }
 
 impl Stats {
@@ -135,6 +137,7 @@ impl Stats {
                 .flat_map(|(i, (_, count))| std::iter::repeat_n(i, *count as usize))
                 .collect(),
             partitions: by_topic(partitions),
+            acked_per_partition: Mutex::default(),
         }
     }
 
@@ -175,6 +178,13 @@ impl Stats {
     /// order. One lock per histogram and verifier per batch, not per record.
     pub fn on_acked_batch(&self, producer: u32, pid: u32, records: &[(i64, Tag)]) {
         self.acked.add(records.len() as u64);
+        if !records.is_empty() {
+            *self
+                .acked_per_partition
+                .lock()
+                .entry((producer, pid))
+                .or_default() += records.len() as u64;
+        }
         if !self.measure || records.is_empty() {
             return;
         }
@@ -198,6 +208,31 @@ impl Stats {
                 v.acked_range(producer, pid, first_seq, count, base_offset)
             });
         }
+    }
+
+    /// Acknowledged records per partition of each producer entry's topic (its
+    /// instances added up; every partition of the topic, in partition order, zeros
+    /// included), by entry index.
+    pub fn acked_per_partition(&self) -> BTreeMap<usize, Vec<u64>> {
+        let counts = self.acked_per_partition.lock();
+        let mut out: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        for (&(producer, pid), &n) in counts.iter() {
+            let Some(entry) = self.producer_entry_of(producer) else {
+                continue;
+            };
+            let Some(at) = self
+                .partitions
+                .iter()
+                .find_map(|(_, ids)| ids.iter().position(|id| *id == pid).map(|i| (i, ids.len())))
+            else {
+                continue;
+            };
+            let per = out.entry(entry).or_insert_with(|| vec![0; at.1]);
+            if let Some(c) = per.get_mut(at.0) {
+                *c += n;
+            }
+        }
+        out
     }
 
     /// A batch of one producer's records for one partition finally failed with the
@@ -288,9 +323,52 @@ fn for_each_run(records: &[(i64, Tag)], mut f: impl FnMut(u64, u64, i64)) {
     }
 }
 
+/// The most loaded partition against the mean: max / mean of per-partition counts
+/// (1 = even; `n` = everything on one of `n` partitions). `None` without records.
+pub fn skew(per_partition: &[u64]) -> Option<f64> {
+    let total: u64 = per_partition.iter().sum();
+    let max = per_partition.iter().copied().max()?;
+    (total > 0).then(|| max as f64 * per_partition.len() as f64 / total as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skew_is_max_over_mean() {
+        assert_eq!(skew(&[10, 10, 10, 10]), Some(1.0));
+        assert_eq!(skew(&[40, 0, 0, 0]), Some(4.0));
+        assert_eq!(skew(&[30, 10, 0, 0]), Some(3.0));
+        assert_eq!(skew(&[0, 0]), None);
+        assert_eq!(skew(&[]), None);
+    }
+
+    #[test]
+    fn acked_records_are_counted_per_partition_of_the_topic() {
+        let ids: HashMap<(String, i32), u32> = [
+            (("t".to_string(), 0), 0),
+            (("t".to_string(), 1), 1),
+            (("t".to_string(), 2), 2),
+        ]
+        .into_iter()
+        .collect();
+        // Entry "a" has instances 0 and 1, entry "b" instance 2.
+        let producers = [("a".to_string(), 2), ("b".to_string(), 1)];
+        let stats = Stats::new(1, false, &[], &producers, ids);
+        let recs = |n: u64| -> Vec<(i64, Tag)> { (0..n).map(|i| (i as i64, Tag(i, 0))).collect() };
+        stats.on_acked_batch(0, 0, &recs(6));
+        stats.on_acked_batch(1, 0, &recs(1));
+        stats.on_acked_batch(0, 2, &recs(2));
+        stats.on_acked_batch(2, 1, &recs(3));
+        let per = stats.acked_per_partition();
+        assert_eq!(
+            per.get(&0),
+            Some(&vec![7, 0, 2]),
+            "instances of an entry add up"
+        );
+        assert_eq!(per.get(&1), Some(&vec![0, 3, 0]));
+    }
 
     fn runs(records: &[(i64, Tag)]) -> Vec<(u64, u64, i64)> {
         let mut out = Vec::new();

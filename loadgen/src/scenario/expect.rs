@@ -64,6 +64,14 @@ pub const METRICS: &[(&str, &str)] = &[
         "acknowledged records per second, averaged over the measured part of the run",
     ),
     ("records_per_request", "average records per produce request"),
+    (
+        "produce_bytes_per_record",
+        "bytes of record batches sent per record (compressed, batch overhead included): what compression saves on the wire",
+    ),
+    (
+        "partition_skew",
+        "the most loaded partition against the mean: max / mean of acknowledged records per partition of a producer's topic (1 = even; the worst producer)",
+    ),
     ("requests_per_s", "produce requests per second"),
     (
         "redelivered",
@@ -113,6 +121,8 @@ pub const KNOWN_METRICS: &[&str] = &[
     "throughput_rps",
     "produce_throughput_rps",
     "records_per_request",
+    "produce_bytes_per_record",
+    "partition_skew",
     "requests_per_s",
     "redelivered",
     "member_removals",
@@ -137,6 +147,8 @@ pub const PRODUCER_METRICS: &[&str] = &[
     "p999_produce_ms",
     "produce_errors",
     "retries",
+    "produce_bytes_per_record",
+    "partition_skew",
 ];
 
 /// Metrics an expectation may scope to one consumer group: `"groups.<group>.<metric>"`.

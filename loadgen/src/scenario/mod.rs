@@ -8,6 +8,7 @@
 mod control;
 mod duration;
 mod expect;
+mod kafka_events;
 mod lesson;
 mod located;
 mod model;
@@ -22,6 +23,7 @@ pub use expect::{
     check_metric_name, describe_metric, lookup, split_scoped, Check, Expectation, GROUP_METRICS,
     KNOWN_METRICS, METRICS, PRODUCER_METRICS,
 };
+pub use kafka_events::INJECT_APIS;
 pub use lesson::Module;
 pub use model::*;
 pub use parse::{load, parse, ScenarioError};

@@ -300,6 +300,20 @@ pub struct Event {
     /// The sides of a network partition: `groups = [[0], [1, 2]]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Located<Vec<Vec<LinkEnd>>>>,
+    /// The API whose requests `inject-error` answers with an error: `"produce"`,
+    /// `"fetch"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<Located<String>>,
+    /// The Kafka error `inject-error` answers with, by protocol name
+    /// (`"NOT_LEADER_OR_FOLLOWER"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Located<String>>,
+    /// `inject-error` only for this topic's partitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<Located<String>>,
+    /// `inject-error` only for this partition (of `topic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Located<u32>>,
 }
 
 /// One end of a network link in a scenario: a broker node id or the clients.
@@ -403,6 +417,11 @@ pub enum EventKind {
     HealNetwork,
     /// The target broker's appends take `latency` longer (optional `for`).
     SlowDisk,
+    /// The next `count` requests of `api` (optionally for `topic` / `partition`, on
+    /// the target broker) are answered with the Kafka `error` and not handled.
+    InjectError,
+    /// The target topic grows to `count` partitions (CreatePartitions).
+    AddPartitions,
 }
 
 impl EventKind {
@@ -422,6 +441,8 @@ impl EventKind {
         EventKind::PartitionNetwork,
         EventKind::HealNetwork,
         EventKind::SlowDisk,
+        EventKind::InjectError,
+        EventKind::AddPartitions,
     ];
 
     /// The name written in the file.
@@ -442,6 +463,8 @@ impl EventKind {
             EventKind::PartitionNetwork => "partition-network",
             EventKind::HealNetwork => "heal-network",
             EventKind::SlowDisk => "slow-disk",
+            EventKind::InjectError => "inject-error",
+            EventKind::AddPartitions => "add-partitions",
         }
     }
 
@@ -458,7 +481,9 @@ impl EventKind {
             EventKind::KillBroker
             | EventKind::RestartBroker
             | EventKind::PauseBroker
-            | EventKind::SlowDisk => TargetKind::Broker,
+            | EventKind::SlowDisk
+            | EventKind::InjectError => TargetKind::Broker,
+            EventKind::AddPartitions => TargetKind::Topic,
             EventKind::DelayLink
             | EventKind::LossLink
             | EventKind::PartitionNetwork
@@ -474,6 +499,18 @@ impl EventKind {
     /// Whether the event may have a `for` duration.
     pub fn allows_for(self) -> bool {
         self.needs_for() || self.is_network_or_disk() && self != EventKind::HealNetwork
+    }
+
+    /// Whether the event is carried out by the embedded cluster's fault control.
+    pub fn needs_faults(self) -> bool {
+        self.is_network_or_disk()
+            || matches!(
+                self,
+                EventKind::KillBroker
+                    | EventKind::RestartBroker
+                    | EventKind::PauseBroker
+                    | EventKind::InjectError
+            )
     }
 
     /// Link, partition and disk faults (they need the embedded cluster).
@@ -500,6 +537,8 @@ pub enum TargetKind {
     Producer,
     /// A broker node id: `"0"` or `0`.
     Broker,
+    /// A declared topic: `"orders"`.
+    Topic,
     /// No target (link and partition events name their nodes in other fields).
     Nothing,
 }

@@ -221,9 +221,9 @@ fn rewrite_serde_message(msg: &str, text: &str, span: Option<Range<usize>>) -> S
     msg
 }
 
-type Fail = (Range<usize>, String);
+pub(super) type Fail = (Range<usize>, String);
 
-fn fail<T>(span: &Range<usize>, msg: impl Into<String>) -> Result<T, Fail> {
+pub(super) fn fail<T>(span: &Range<usize>, msg: impl Into<String>) -> Result<T, Fail> {
     Err((span.clone(), msg.into()))
 }
 
@@ -423,6 +423,11 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
     // Events, in time order.
     s.events.sort_by_key(|e| *e.at);
     let mut gone: BTreeMap<(String, u32), (EventKind, Duration)> = BTreeMap::new();
+    let mut partitions: BTreeMap<String, u32> = s
+        .topics
+        .iter()
+        .map(|t| (t.name.value.clone(), t.partitions))
+        .collect();
     for e in &s.events {
         let kind = *e.kind;
         let name = kind.as_str();
@@ -463,11 +468,7 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
             }
             _ => {}
         }
-        if let Some(c) = &e.count {
-            if kind != EventKind::AddConsumer {
-                return fail(&c.span, format!("'count' does not apply to {name}"));
-            }
-        }
+        super::kafka_events::check(e, s, embedded, &mut partitions)?;
         check_fault_fields(e, s.cluster.brokers, embedded)?;
 
         // The target.
@@ -477,7 +478,9 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
                 TargetKind::Group => "target = \"billing\" (a consumer group)",
                 TargetKind::Member => "target = \"billing/0\" (member 0 of group billing)",
                 TargetKind::Producer => "target = \"p0\" (a producer's name)",
+                TargetKind::Broker if kind == EventKind::InjectError => continue,
                 TargetKind::Broker => "target = 0 (a broker node id)",
+                TargetKind::Topic => "target = \"orders\" (a declared topic)",
                 TargetKind::Nothing => continue,
             };
             return fail(&e.kind.span, format!("{name} needs a target: {example}"));
@@ -584,6 +587,14 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
                             s.cluster.brokers,
                             s.cluster.brokers - 1
                         ),
+                    );
+                }
+            }
+            TargetKind::Topic => {
+                if t.index.is_some() || !topic_names.contains(&t.name.as_str()) {
+                    return fail(
+                        span,
+                        unknown_name("topic", &t.to_string(), &topic_names, "[[topics]]"),
                     );
                 }
             }

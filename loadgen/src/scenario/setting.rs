@@ -18,6 +18,10 @@ pub(super) enum Setting {
     ProducerRate(String),
     ProducerRecordSize(String),
     ProducerCount(String),
+    /// `producers.<name>.keys` (`"uniform"`, `"zipf(1.2)"`, ...).
+    ProducerKeys(String),
+    /// `producers.<name>.payload` (`"random"`, `"zeros"`).
+    ProducerPayload(String),
     /// `consumers.<group>.config.<key>`, or every consumer for `consumer.<key>`.
     ConsumerConfig(Option<String>, String),
     ConsumerProcessing(String),
@@ -35,7 +39,7 @@ const SECTIONS: &[&str] = &[
     "topics",
     "cluster",
 ];
-const PRODUCER_FIELDS: &[&str] = &["config", "rate", "record_size", "count"];
+const PRODUCER_FIELDS: &[&str] = &["config", "rate", "record_size", "count", "keys", "payload"];
 const CONSUMER_FIELDS: &[&str] = &["config", "processing", "count"];
 const TOPIC_FIELDS: &[&str] = &["partitions", "config"];
 
@@ -121,6 +125,8 @@ impl Setting {
                     ("config", Some(k)) => Setting::ProducerConfig(Some(name), k.to_string()),
                     ("rate", _) => Setting::ProducerRate(name),
                     ("record_size", _) => Setting::ProducerRecordSize(name),
+                    ("keys", _) => Setting::ProducerKeys(name),
+                    ("payload", _) => Setting::ProducerPayload(name),
                     _ => Setting::ProducerCount(name),
                 })
             }
@@ -189,6 +195,14 @@ impl Setting {
             }
             Setting::ProducerCount(name) => {
                 producer(s, name)?.count = integer(v, 1, i64::from(u32::MAX))? as u32;
+            }
+            Setting::ProducerKeys(name) => {
+                let keys = super::Keys::deserialize(v.clone()).map_err(|e| e.to_string())?;
+                producer(s, name)?.keys = keys;
+            }
+            Setting::ProducerPayload(name) => {
+                let payload = super::Payload::deserialize(v.clone()).map_err(|e| e.to_string())?;
+                producer(s, name)?.payload = payload;
             }
             Setting::ConsumerProcessing(group) => {
                 let toml::Value::String(text) = v else {
@@ -261,5 +275,64 @@ fn integer(v: &toml::Value, lo: i64, hi: i64) -> Result<i64, String> {
             "expected a whole number, found {}",
             value_text(other)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{parse, Keys, Payload};
+
+    #[test]
+    fn keys_and_payload_are_setting_paths() {
+        let s = parse(
+            "t.toml",
+            r#"
+duration = "5s"
+
+[[topics]]
+name = "orders"
+
+[[producers]]
+name = "p0"
+topic = "orders"
+rate = 100
+
+[sweep]
+"producers.p0.keys" = ["none", "zipf(1.5)"]
+"producers.p0.payload" = ["random", "zeros"]
+"#,
+        )
+        .expect("valid sweep");
+        let points = s.sweep_points();
+        assert_eq!(points.len(), 4);
+        let last = s.with_point(&points[3]).expect("point");
+        assert_eq!(last.producers[0].keys, Keys::Zipf(1.5));
+        assert_eq!(last.producers[0].payload, Payload::Zeros);
+        let first = s.with_point(&points[0]).expect("point");
+        assert_eq!(first.producers[0].keys, Keys::None);
+        assert_eq!(first.producers[0].payload, Payload::Random);
+        let bad = parse(
+            "t.toml",
+            r#"
+duration = "5s"
+
+[[topics]]
+name = "orders"
+
+[[producers]]
+name = "p0"
+topic = "orders"
+rate = 100
+
+[sweep]
+"producers.p0.payload" = ["random", "ones"]
+"#,
+        )
+        .expect_err("an unknown payload");
+        assert!(
+            bad.message().contains("unknown payload"),
+            "{}",
+            bad.message()
+        );
     }
 }

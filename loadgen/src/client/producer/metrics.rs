@@ -149,6 +149,8 @@ pub struct ProducerMetricsSnapshot {
     pub buffer_total_bytes: i64,
     /// compression-rate-avg
     pub compression_rate_avg: f64,
+    /// Bytes of record batches sent (compressed, as on the wire; first attempts only).
+    pub batch_bytes_sent: u64,
     /// Records queued or in flight, not yet acknowledged or failed.
     pub incomplete_records: u64,
 }
@@ -303,6 +305,7 @@ impl ProducerMetrics {
             buffer_available_bytes: self.buffer_available_bytes.get(),
             buffer_total_bytes: self.buffer_total,
             compression_rate_avg: self.compression_rate.get(),
+            batch_bytes_sent: self.compressed_bytes.load(Ordering::Relaxed),
             incomplete_records,
         }
     }
