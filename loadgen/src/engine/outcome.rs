@@ -40,6 +40,18 @@ pub fn measure(
     m.insert("duplicates", sum(&|v| v.duplicates));
     m.insert("redelivered", sum(&|v| v.redelivered));
     m.insert("out_of_order", sum(&|v| v.out_of_order));
+    let checks: Vec<crate::measure::OffsetCheckSummary> = stats
+        .offset_checks
+        .values()
+        .map(|c| c.lock().summary())
+        .collect();
+    let total = |f: &dyn Fn(&crate::measure::OffsetCheckSummary) -> u64| {
+        checks.iter().map(f).sum::<u64>() as f64
+    };
+    m.insert("poll_skips", total(&|c| c.poll_skips));
+    m.insert("commits_backwards", total(&|c| c.commits_backwards));
+    m.insert("unprocessed", total(&|c| c.unprocessed));
+    m.insert("replayed", total(&|c| c.replayed));
     m.insert("produce_throughput_rps", after_warmup.0 as f64 / measured_s);
     m.insert("throughput_rps", after_warmup.1 as f64 / measured_s);
     let requests: u64 = producers.iter().map(|p| p.requests).sum();

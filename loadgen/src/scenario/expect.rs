@@ -74,6 +74,26 @@ pub const METRICS: &[(&str, &str)] = &[
     ),
     ("max_lag", "largest consumer lag observed, in records"),
     (
+        "poll_skips",
+        "polls that jumped over offsets of a partition within one member's generation \
+         (no rebalance, reset or seek to explain it)",
+    ),
+    (
+        "commits_backwards",
+        "commits that moved a group's committed offset of a partition backwards \
+         (reset-offsets events excluded)",
+    ),
+    (
+        "unprocessed",
+        "records a member received but had not processed when it crashed, and that no \
+         member of its group processed at any time",
+    ),
+    (
+        "replayed",
+        "records received again because a reset-offsets event moved the group back over \
+         them (also counted in duplicates and redelivered)",
+    ),
+    (
         "max_under_replicated",
         "most under-replicated partitions (ISR smaller than the replicas) in one of the \
          once-a-second Metadata samples of a cluster",
@@ -107,6 +127,10 @@ pub const KNOWN_METRICS: &[&str] = &[
     "redelivered",
     "member_removals",
     "max_lag",
+    "poll_skips",
+    "commits_backwards",
+    "unprocessed",
+    "replayed",
     "max_under_replicated",
     "leader_changes",
 ];

@@ -5,6 +5,7 @@
 //! [`parse`] turn it into a checked [`Scenario`]; errors read
 //! `file:line:col: what was expected`.
 
+mod delivery;
 mod duration;
 mod expect;
 mod located;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+pub use super::delivery::{CommitMode, ResetTo};
 use super::duration::{self, ProcessingModel};
 use super::expect::{self, Expectation};
 pub use super::located::Located;
@@ -224,6 +225,13 @@ pub struct Consumer {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub config: Properties,
+    /// When members commit their positions (default `"auto"`: `enable.auto.commit`).
+    #[serde(default, skip_serializing_if = "is_auto_commit")]
+    pub commit: CommitMode,
+}
+
+fn is_auto_commit(m: &CommitMode) -> bool {
+    *m == CommitMode::Auto
 }
 
 /// `[[events]]`: something that happens at a point of the run.
@@ -281,6 +289,9 @@ pub struct Event {
     /// The sides of a network partition: `groups = [[0], [1, 2]]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Located<Vec<Vec<LinkEnd>>>>,
+    /// Where `reset-offsets` moves the group's committed offsets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<Located<ResetTo>>,
 }
 
 /// One end of a network link in a scenario: a broker node id or the clients.
@@ -384,6 +395,9 @@ pub enum EventKind {
     HealNetwork,
     /// The target broker's appends take `latency` longer (optional `for`).
     SlowDisk,
+    /// The group's members stop, its committed offsets move to `offsets`, and the
+    /// members start again (`kafka-consumer-groups.sh --reset-offsets`).
+    ResetOffsets,
 }
 
 impl EventKind {
@@ -403,6 +417,7 @@ impl EventKind {
         EventKind::PartitionNetwork,
         EventKind::HealNetwork,
         EventKind::SlowDisk,
+        EventKind::ResetOffsets,
     ];
 
     /// The name written in the file.
@@ -423,13 +438,14 @@ impl EventKind {
             EventKind::PartitionNetwork => "partition-network",
             EventKind::HealNetwork => "heal-network",
             EventKind::SlowDisk => "slow-disk",
+            EventKind::ResetOffsets => "reset-offsets",
         }
     }
 
     /// What the target names for this kind of event.
     pub fn target_kind(self) -> TargetKind {
         match self {
-            EventKind::AddConsumer => TargetKind::Group,
+            EventKind::AddConsumer | EventKind::ResetOffsets => TargetKind::Group,
             EventKind::RemoveConsumer | EventKind::CrashConsumer | EventKind::FreezeConsumer => {
                 TargetKind::Member
             }

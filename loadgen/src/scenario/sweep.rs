@@ -223,6 +223,8 @@ enum Setting {
     ConsumerConfig(Option<String>, String),
     ConsumerProcessing(String),
     ConsumerCount(String),
+    /// `consumers.<group>.commit`: the group's commit mode.
+    ConsumerCommit(String),
     TopicPartitions(String),
     TopicConfig(String, String),
     BrokerConfig(String),
@@ -237,7 +239,7 @@ const SECTIONS: &[&str] = &[
     "cluster",
 ];
 const PRODUCER_FIELDS: &[&str] = &["config", "rate", "record_size", "count"];
-const CONSUMER_FIELDS: &[&str] = &["config", "processing", "count"];
+const CONSUMER_FIELDS: &[&str] = &["config", "processing", "count", "commit"];
 const TOPIC_FIELDS: &[&str] = &["partitions", "config"];
 
 /// Splits `<name>.<rest>` where name is one of `names` (names may contain dots).
@@ -332,6 +334,7 @@ impl Setting {
                 Ok(match field(rest, CONSUMER_FIELDS, &example)? {
                     ("config", Some(k)) => Setting::ConsumerConfig(Some(name), k.to_string()),
                     ("processing", _) => Setting::ConsumerProcessing(name),
+                    ("commit", _) => Setting::ConsumerCommit(name),
                     _ => Setting::ConsumerCount(name),
                 })
             }
@@ -398,6 +401,17 @@ impl Setting {
                 let model = ProcessingModel::parse(text)?;
                 for c in s.consumers.iter_mut().filter(|c| c.group.value == *group) {
                     c.processing = model;
+                }
+            }
+            Setting::ConsumerCommit(group) => {
+                let toml::Value::String(text) = v else {
+                    return Err(
+                        "commit is a string: \"auto\", \"sync\", \"async\", \"before-processing\" or \"none\"".into(),
+                    );
+                };
+                let mode = super::CommitMode::parse(text)?;
+                for c in s.consumers.iter_mut().filter(|c| c.group.value == *group) {
+                    c.commit = mode;
                 }
             }
             Setting::ConsumerCount(group) => {

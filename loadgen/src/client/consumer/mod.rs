@@ -80,6 +80,12 @@ pub enum ConsumerEvent {
     },
     /// The member left the group: `"max.poll.interval.ms exceeded"` or `"close"`.
     LeftGroup { reason: &'static str, at: Instant },
+    /// An OffsetCommit succeeded (auto-commit, `commit_sync`, `commit_async`):
+    /// (topic, partition, next offset to consume).
+    Committed {
+        offsets: Vec<(String, i32, i64)>,
+        at: Instant,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -742,7 +748,14 @@ impl Consumer {
             offsets.retain(|(t, p, _)| only.iter().any(|(ot, op)| ot == t && op == p));
         }
         let (generation, member) = self.commit_identity();
-        group::commit_offsets(g, &offsets, generation, &member).await
+        group::commit_offsets(g, &offsets, generation, &member).await?;
+        if !offsets.is_empty() {
+            self.emit(ConsumerEvent::Committed {
+                offsets,
+                at: Instant::now(),
+            });
+        }
+        Ok(())
     }
 
     /// Commits the positions of all assigned partitions (the offsets after the records
@@ -762,9 +775,16 @@ impl Consumer {
             return;
         }
         let (generation, member) = self.commit_identity();
+        let events = self.events.clone();
         self.background.spawn(async move {
-            if let Err(e) = group::commit_offsets(&g, &offsets, generation, &member).await {
-                tracing::warn!(group = %g.cfg.group_id, "async commit failed: {e}");
+            match group::commit_offsets(&g, &offsets, generation, &member).await {
+                Ok(()) => {
+                    let _ = events.send(ConsumerEvent::Committed {
+                        offsets,
+                        at: Instant::now(),
+                    });
+                }
+                Err(e) => tracing::warn!(group = %g.cfg.group_id, "async commit failed: {e}"),
             }
         });
     }
