@@ -466,17 +466,20 @@ async fn add_member(
         .members
         .entry(template.group.to_string())
         .or_default();
-    let member = start_member(opts, template, members.len(), stats).await?;
+    let member = start_member(opts, template, members.len(), stats, true).await?;
     members.push(Some(member));
     Ok(())
 }
 
-/// Starts member `idx` of the template's group.
+/// Starts member `idx` of the template's group. `register`: its metrics go to the
+/// run's registry (a member restarted under the same client id cannot register again;
+/// its predecessor's series stay).
 async fn start_member(
     opts: &RunOptions,
     template: &crate::scenario::Consumer,
     idx: usize,
     stats: &Arc<Stats>,
+    register: bool,
 ) -> Result<Member, EngineError> {
     let group = template.group.as_str();
     let mut cfg = member_properties(template, group);
@@ -487,7 +490,7 @@ async fn start_member(
     }
     let mut consumer =
         Consumer::new(&opts.bootstrap, ClientConfig::new(Role::Consumer, &cfg)?).await?;
-    if let Some(r) = &opts.registry {
+    if let Some(r) = opts.registry.as_ref().filter(|_| register) {
         if let Err(e) = consumer.register(r) {
             tracing::warn!("consumer metrics not registered: {e}");
         }
