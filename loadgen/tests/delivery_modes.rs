@@ -131,7 +131,10 @@ target = "p"
             // Commit before processing: nothing twice, the rest of the poll skipped.
             assert_eq!(metric(&before, "duplicates"), 0.0);
             let u = metric(&before, "unprocessed");
-            assert!(u > 0.0 && u <= MAX_POLL_RECORDS, "before-processing: unprocessed {u}");
+            assert!(
+                u > 0.0 && u <= MAX_POLL_RECORDS,
+                "before-processing: unprocessed {u}"
+            );
         })
         .await
         .expect("test timed out");

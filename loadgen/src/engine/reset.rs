@@ -116,7 +116,11 @@ async fn move_offsets(
                 ResetTo::Offset(o) => o.clamp(earliest, latest),
                 ResetTo::Back(d) => {
                     let ts = now_ms - d.as_millis() as i64;
-                    match admin.list_offsets(topic, p, OffsetSpec::Timestamp(ts)).await?.0 {
+                    match admin
+                        .list_offsets(topic, p, OffsetSpec::Timestamp(ts))
+                        .await?
+                        .0
+                    {
                         o if o < 0 => latest,
                         o => o,
                     }

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::client::producer::Tag;
 use crate::measure::{
-    IntervalCounter, LatencyRecorder, OffsetChecks, PauseTracker, PayloadHeader, Verifier, VerifierConfig,
+    IntervalCounter, LatencyRecorder, OffsetChecks, PauseTracker, PayloadHeader, Verifier,
+    VerifierConfig,
 };
 
 /// What the engine saw of one consumer group (from its members' events).

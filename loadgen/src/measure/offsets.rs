@@ -99,7 +99,8 @@ impl OffsetChecks {
             }
             let end = self.received_end.entry(pid).or_insert(0);
             *end = (*end).max(offset.saturating_add(1));
-            if let (Some((window, seen)), Some(o)) = (self.replay.get_mut(&pid), ok_offset(offset)) {
+            if let (Some((window, seen)), Some(o)) = (self.replay.get_mut(&pid), ok_offset(offset))
+            {
                 if window.contains(o) && seen.insert(o) {
                     self.replayed += 1;
                 }

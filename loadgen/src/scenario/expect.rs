@@ -66,7 +66,8 @@ pub const METRICS: &[(&str, &str)] = &[
     ("requests_per_s", "produce requests per second"),
     (
         "redelivered",
-        "records delivered again after a rebalance (processed but not committed)",
+        "records delivered again from the same offset: after a rebalance (processed but \
+         not committed) or a reset-offsets",
     ),
     (
         "member_removals",

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
@@ -123,6 +123,10 @@ pub struct Consumer {
     metrics: Arc<metrics::ConsumerMetrics>,
     /// Async commits in flight.
     background: JoinSet<()>,
+    /// Completion of the last async commit: the next one waits for it, so that commits
+    /// reach the coordinator in the order they were made, as the Java client's do (a
+    /// later commit overtaken by an earlier one would move the offset backwards).
+    async_chain: Option<oneshot::Receiver<()>>,
     offset_fetch_retry_at: Option<Instant>,
 }
 
@@ -280,6 +284,7 @@ impl Consumer {
             events,
             metrics,
             background: JoinSet::new(),
+            async_chain: None,
             offset_fetch_retry_at: None,
         })
     }
@@ -737,7 +742,23 @@ impl Consumer {
         }
     }
 
-    async fn commit_positions(&self, only: Option<&[(String, i32)]>) -> Result<(), ClientError> {
+    /// Waits (up to `request.timeout.ms`) for the async commits in flight, so that a
+    /// synchronous commit is not overtaken by an older one, as Java's `commitSync()`.
+    async fn flush_async_commits(&mut self) {
+        let deadline = Instant::now() + self.request_timeout;
+        while !self.background.is_empty() {
+            match tokio::time::timeout_at(deadline, self.background.join_next()).await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
+    async fn commit_positions(
+        &mut self,
+        only: Option<&[(String, i32)]>,
+    ) -> Result<(), ClientError> {
+        self.flush_async_commits().await;
         let Some(g) = &self.group else {
             return Err(ClientError::Config(
                 "committing offsets needs group.id".into(),
@@ -776,8 +797,17 @@ impl Consumer {
         }
         let (generation, member) = self.commit_identity();
         let events = self.events.clone();
+        let previous = self.async_chain.take();
+        let (done, done_rx) = oneshot::channel();
+        self.async_chain = Some(done_rx);
         self.background.spawn(async move {
-            match group::commit_offsets(&g, &offsets, generation, &member).await {
+            if let Some(previous) = previous {
+                // Ended or aborted: either way this one may go.
+                let _ = previous.await;
+            }
+            let result = group::commit_offsets(&g, &offsets, generation, &member).await;
+            let _ = done.send(());
+            match result {
                 Ok(()) => {
                     let _ = events.send(ConsumerEvent::Committed {
                         offsets,
@@ -863,13 +893,7 @@ impl Consumer {
             }
         }
         // Let async commits finish (bounded).
-        let deadline = Instant::now() + self.request_timeout;
-        while !self.background.is_empty() {
-            match tokio::time::timeout_at(deadline, self.background.join_next()).await {
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
-            }
-        }
+        self.flush_async_commits().await;
         self.stop();
         result
     }
