@@ -1118,3 +1118,4 @@ fn scenario_commit_modes_and_reset_offsets() {
     .expect_err("bad mode");
     assert!(e.message().contains("unknown commit mode \"never\""), "{e}");
 }
+mod control;
