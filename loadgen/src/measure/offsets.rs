@@ -155,7 +155,6 @@ impl OffsetChecks {
                 let mut window = RangeSet::default();
                 window.insert_range(a, b);
                 self.replay.insert(pid, (window, RangeSet::default()));
-                return;
             }
         }
     }

@@ -199,7 +199,7 @@ mod tests {
         assert_eq!(CommitMode::Auto.auto_commit_override(), None);
         assert_eq!(CommitMode::Sync.auto_commit_override(), Some(false));
         assert_eq!(CommitMode::None.auto_commit_override(), Some(false));
-        let e = CommitMode::parse("synch").unwrap_err();
+        let e = CommitMode::parse("synch").expect_err("misspelt");
         assert!(e.contains("did you mean 'sync'"), "{e}");
     }
 

@@ -5,8 +5,8 @@
 //! [`parse`] turn it into a checked [`Scenario`]; errors read
 //! `file:line:col: what was expected`.
 
-mod delivery;
 mod control;
+mod delivery;
 mod duration;
 mod expect;
 mod lesson;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-pub use super::delivery::{CommitMode, ResetTo};
 use super::control::Control;
+pub use super::delivery::{CommitMode, ResetTo};
 use super::duration::{self, ProcessingModel};
 use super::expect::{self, Expectation};
 use super::lesson::Module;
