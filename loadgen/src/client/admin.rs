@@ -24,6 +24,9 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 };
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic,
 };
@@ -31,7 +34,8 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerProtocolAssignment, ConsumerProtocolSubscription,
     CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
     DescribeConfigsRequest, DescribeGroupsRequest, GroupId, IncrementalAlterConfigsRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, TopicName,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Message, StrBytes};
 
@@ -688,6 +692,51 @@ impl Admin {
             }
         }
         Ok(out)
+    }
+
+    /// Sets `group`'s committed offsets, (topic, partition, next offset to consume), as
+    /// `kafka-consumer-groups.sh --reset-offsets --execute` (and the Java admin's
+    /// `alterConsumerGroupOffsets`) do: an OffsetCommit from outside the group protocol
+    /// (generation -1, no member id), which the coordinator accepts only while the
+    /// group has no members (else UNKNOWN_MEMBER_ID, 25).
+    pub async fn alter_group_offsets(
+        &self,
+        group: &str,
+        offsets: &[(String, i32, i64)],
+    ) -> Result<(), ClientError> {
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for (t, p, o) in offsets {
+            topics.entry(t.as_str()).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(*p)
+                    .with_committed_offset(*o)
+                    .with_committed_leader_epoch(-1)
+                    .with_committed_metadata(Some(s(""))),
+            );
+        }
+        let req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(s(""))
+            .with_retention_time_ms(-1)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetCommitRequestTopic::default()
+                            .with_name(topic_name(t))
+                            .with_partitions(ps)
+                    })
+                    .collect(),
+            );
+        let (conn, _) = self.coordinator(group).await?;
+        let resp = conn.send(req).await?;
+        for t in resp.topics {
+            for p in t.partitions {
+                check(p.error_code, None)?;
+            }
+        }
+        Ok(())
     }
 
     /// DeleteGroups, each on its coordinator; a group with members fails with

@@ -9,6 +9,7 @@ mod keys;
 mod lag;
 mod outcome;
 mod producer_task;
+mod reset;
 pub mod scenario_metrics;
 pub mod snapshot;
 mod stats;
@@ -463,9 +464,18 @@ fn consumer_config(
     c: &crate::scenario::Consumer,
     group: &str,
 ) -> Result<ClientConfig, ClientError> {
+    ClientConfig::new(Role::Consumer, &member_properties(c, group))
+}
+
+/// The Kafka properties of a member of `c`: its `config` with `group.id`, and
+/// `enable.auto.commit=false` when the entry's commit mode commits explicitly.
+fn member_properties(c: &crate::scenario::Consumer, group: &str) -> crate::scenario::Properties {
     let mut cfg = c.config.clone();
     cfg.insert("group.id".into(), group.to_string());
-    ClientConfig::new(Role::Consumer, &cfg)
+    if let Some(auto) = c.commit.auto_commit_override() {
+        cfg.insert("enable.auto.commit".into(), auto.to_string());
+    }
+    cfg
 }
 
 /// Starts one member configured like `template` (a `[[consumers]]` entry).
@@ -475,11 +485,27 @@ async fn add_member(
     template: &crate::scenario::Consumer,
     stats: &Arc<Stats>,
 ) -> Result<(), EngineError> {
+    let members = groups
+        .members
+        .entry(template.group.to_string())
+        .or_default();
+    let member = start_member(opts, template, members.len(), stats, true).await?;
+    members.push(Some(member));
+    Ok(())
+}
+
+/// Starts member `idx` of the template's group. `register`: its metrics go to the
+/// run's registry (a member restarted under the same client id cannot register again;
+/// its predecessor's series stay).
+async fn start_member(
+    opts: &RunOptions,
+    template: &crate::scenario::Consumer,
+    idx: usize,
+    stats: &Arc<Stats>,
+    register: bool,
+) -> Result<Member, EngineError> {
     let group = template.group.as_str();
-    let members = groups.members.entry(group.to_string()).or_default();
-    let idx = members.len();
-    let mut cfg = template.config.clone();
-    cfg.insert("group.id".into(), group.to_string());
+    let mut cfg = member_properties(template, group);
     cfg.insert("client.id".into(), format!("{group}-{idx}"));
     if cfg.get("group.instance.id").is_some_and(|v| !v.is_empty()) {
         let base = cfg.get("group.instance.id").cloned().unwrap_or_default();
@@ -487,7 +513,7 @@ async fn add_member(
     }
     let mut consumer =
         Consumer::new(&opts.bootstrap, ClientConfig::new(Role::Consumer, &cfg)?).await?;
-    if let Some(r) = &opts.registry {
+    if let Some(r) = opts.registry.as_ref().filter(|_| register) {
         if let Err(e) = consumer.register(r) {
             tracing::warn!("consumer metrics not registered: {e}");
         }
@@ -500,14 +526,14 @@ async fn add_member(
         member: format!("{group}/{idx}"),
         processing: template.processing,
         processing_per: template.processing_per,
+        commit: template.commit,
         seed: opts
             .seed
             .wrapping_add(idx as u64 * 7919)
             .wrapping_add(group.len() as u64),
     };
     let task = tokio::spawn(consumer_task::run(consumer, spec, stats.clone(), rx));
-    members.push(Some(Member { commands: tx, task }));
-    Ok(())
+    Ok(Member { commands: tx, task })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -586,6 +612,19 @@ async fn apply_event(
                 {
                     let _ = m.commands.send(MemberCommand::Freeze(d)).await;
                 }
+            }
+        }
+        EventKind::ResetOffsets => {
+            let (Some(t), Some(to)) = (&target, ev.offsets.as_ref()) else {
+                return Ok(());
+            };
+            let result =
+                reset::reset_offsets(scenario, opts, stats, groups, &t.name, to.value).await;
+            match result {
+                Ok(note) if opts.progress => println!("           ({note})"),
+                Ok(note) => tracing::info!("{label}: {note}"),
+                Err(why) if opts.progress => println!("           ({why})"),
+                Err(why) => tracing::warn!("{label}: {why}"),
             }
         }
         EventKind::StopProducer | EventKind::StartProducer | EventKind::SetRate => {

@@ -40,6 +40,7 @@ pub fn measure(
     m.insert("duplicates".into(), sum(&|v| v.duplicates));
     m.insert("redelivered".into(), sum(&|v| v.redelivered));
     m.insert("out_of_order".into(), sum(&|v| v.out_of_order));
+    measure_offsets(&mut m, stats);
     m.insert(
         "produce_throughput_rps".into(),
         after_warmup.0 as f64 / measured_s,
@@ -262,6 +263,31 @@ fn measure_groups(
             running_pause_s(&pauses, &groups, Some(name)),
         );
     }
+}
+
+/// The offset checks (poll skips, commits backwards, unprocessed and replayed records):
+/// summed over the groups, and per group as `groups.<g>.<metric>`.
+fn measure_offsets(m: &mut BTreeMap<String, f64>, stats: &Stats) {
+    let mut total = crate::measure::OffsetCheckSummary::default();
+    for (group, c) in &stats.offset_checks {
+        let c = c.lock().summary();
+        for (metric, v) in [
+            ("poll_skips", c.poll_skips),
+            ("commits_backwards", c.commits_backwards),
+            ("unprocessed", c.unprocessed),
+            ("replayed", c.replayed),
+        ] {
+            m.insert(format!("groups.{group}.{metric}"), v as f64);
+        }
+        total.poll_skips += c.poll_skips;
+        total.commits_backwards += c.commits_backwards;
+        total.unprocessed += c.unprocessed;
+        total.replayed += c.replayed;
+    }
+    m.insert("poll_skips".into(), total.poll_skips as f64);
+    m.insert("commits_backwards".into(), total.commits_backwards as f64);
+    m.insert("unprocessed".into(), total.unprocessed as f64);
+    m.insert("replayed".into(), total.replayed as f64);
 }
 
 /// What the once-a-second cluster samples show (nothing without several brokers).

@@ -659,7 +659,8 @@ impl LiveMeasures {
 
     fn get(&self, metric: &str) -> Live {
         match metric {
-            "lost" | "duplicates" | "out_of_order" | "redelivered" => Live::AtEnd,
+            "lost" | "duplicates" | "out_of_order" | "redelivered" | "poll_skips"
+            | "commits_backwards" | "unprocessed" | "replayed" => Live::AtEnd,
             _ => self.0.get(metric).map_or(Live::NoData, |v| Live::Now(*v)),
         }
     }

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::client::producer::Tag;
 use crate::measure::{
-    IntervalCounter, LatencyRecorder, PauseTracker, PayloadHeader, Verifier, VerifierConfig,
+    IntervalCounter, LatencyRecorder, OffsetChecks, PauseTracker, PayloadHeader, Verifier,
+    VerifierConfig,
 };
 
 /// What the engine saw of one consumer group (from its members' events).
@@ -70,6 +71,8 @@ pub struct Stats {
     pub produce_latency: Mutex<LatencyRecorder>,
     pub e2e_latency: Mutex<LatencyRecorder>,
     pub verifiers: BTreeMap<String, Mutex<Verifier>>,
+    /// Per group: poll skips, commits backwards, unprocessed and replayed records.
+    pub offset_checks: BTreeMap<String, Mutex<OffsetChecks>>,
     pub pauses: Mutex<PauseTracker>,
     /// Which member owned which partition when (the rebalance made visible).
     pub ownership: Mutex<crate::measure::OwnershipTracker>,
@@ -114,6 +117,10 @@ impl Stats {
                         Mutex::new(Verifier::new(g.clone(), VerifierConfig::new(run_id))),
                     )
                 })
+                .collect(),
+            offset_checks: groups
+                .iter()
+                .map(|g| (g.clone(), Mutex::new(OffsetChecks::new())))
                 .collect(),
             pauses: Mutex::new(PauseTracker::new()),
             ownership: Mutex::new(crate::measure::OwnershipTracker::new()),

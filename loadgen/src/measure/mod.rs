@@ -10,6 +10,8 @@
 //! * [`latency`]: HdrHistogram recorders with coordinated-omission correction and
 //!   `.hgrm` export.
 //! * [`verify`]: loss / duplicate / order verification per consumer group.
+//! * [`offsets`]: offset anomalies per group (poll skips, commits backwards) and what
+//!   crashes and offset resets did to its records.
 //! * [`series`]: the one-second time series.
 //! * [`ownership`]: partition ownership per member over time.
 //! * [`pause`]: rebalance pause ("stop the world") tracking.
@@ -17,6 +19,7 @@
 
 pub mod cluster_state;
 pub mod latency;
+pub mod offsets;
 pub mod ownership;
 pub mod pause;
 pub mod payload;
@@ -27,6 +30,7 @@ pub mod verify;
 
 pub use cluster_state::{ClusterRecorder, ClusterSample, PartitionState};
 pub use latency::{write_percentile_distribution, LatencyRecorder, LatencySummary};
+pub use offsets::{OffsetCheckSummary, OffsetChecks};
 pub use ownership::{OwnershipEnd, OwnershipInterval, OwnershipTracker};
 pub use pause::{
     GroupPause, GroupPauseStats, LongestMemberPause, MemberPause, PauseSummary, PauseTracker,

@@ -32,7 +32,6 @@ impl RangeSet {
         self.ranges.iter().map(|(&s, &e)| (s, e))
     }
 
-    #[cfg(test)]
     pub(crate) fn contains(&self, v: u64) -> bool {
         matches!(self.ranges.range(..=v).next_back(), Some((_, &e)) if v < e)
     }

@@ -75,13 +75,34 @@ pub const METRICS: &[(&str, &str)] = &[
     ("requests_per_s", "produce requests per second"),
     (
         "redelivered",
-        "records delivered again after a rebalance (processed but not committed)",
+        "records delivered again from the same offset: after a rebalance (processed but \
+         not committed) or a reset-offsets",
     ),
     (
         "member_removals",
         "consumers removed from their group (session timeout, poll timeout, or leave)",
     ),
     ("max_lag", "largest consumer lag observed, in records"),
+    (
+        "poll_skips",
+        "polls that jumped over offsets of a partition within one member's generation \
+         (no rebalance, reset or seek to explain it)",
+    ),
+    (
+        "commits_backwards",
+        "commits that moved a group's committed offset of a partition backwards \
+         (reset-offsets events excluded)",
+    ),
+    (
+        "unprocessed",
+        "records a member received but had not processed when it crashed, and that no \
+         member of its group processed at any time",
+    ),
+    (
+        "replayed",
+        "records received again because a reset-offsets event moved the group back over \
+         them (also counted in duplicates and redelivered)",
+    ),
     (
         "max_under_replicated",
         "most under-replicated partitions (ISR smaller than the replicas) in one of the \
@@ -127,6 +148,10 @@ pub const KNOWN_METRICS: &[&str] = &[
     "redelivered",
     "member_removals",
     "max_lag",
+    "poll_skips",
+    "commits_backwards",
+    "unprocessed",
+    "replayed",
     "max_under_replicated",
     "leader_changes",
     "produce_errors",
@@ -161,6 +186,10 @@ pub const GROUP_METRICS: &[&str] = &[
     "rebalances",
     "member_removals",
     "pause_s",
+    "poll_skips",
+    "commits_backwards",
+    "unprocessed",
+    "replayed",
 ];
 
 /// Whether `name` is a metric of `list`, a family member included

@@ -6,6 +6,7 @@
 //! `file:line:col: what was expected`.
 
 mod control;
+mod delivery;
 mod duration;
 mod expect;
 mod kafka_events;

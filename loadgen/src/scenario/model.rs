@@ -12,6 +12,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::control::Control;
+pub use super::delivery::{CommitMode, ResetTo};
 use super::duration::{self, ProcessingModel};
 use super::expect::{self, Expectation};
 use super::lesson::Module;
@@ -240,6 +241,13 @@ pub struct Consumer {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub config: Properties,
+    /// When members commit their positions (default `"auto"`: `enable.auto.commit`).
+    #[serde(default, skip_serializing_if = "is_auto_commit")]
+    pub commit: CommitMode,
+}
+
+fn is_auto_commit(m: &CommitMode) -> bool {
+    *m == CommitMode::Auto
 }
 
 /// `[[events]]`: something that happens at a point of the run.
@@ -314,6 +322,9 @@ pub struct Event {
     /// `inject-error` only for this partition (of `topic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<Located<u32>>,
+    /// Where `reset-offsets` moves the group's committed offsets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<Located<ResetTo>>,
 }
 
 /// One end of a network link in a scenario: a broker node id or the clients.
@@ -422,6 +433,9 @@ pub enum EventKind {
     InjectError,
     /// The target topic grows to `count` partitions (CreatePartitions).
     AddPartitions,
+    /// The group's members stop, its committed offsets move to `offsets`, and the
+    /// members start again (`kafka-consumer-groups.sh --reset-offsets`).
+    ResetOffsets,
 }
 
 impl EventKind {
@@ -443,6 +457,7 @@ impl EventKind {
         EventKind::SlowDisk,
         EventKind::InjectError,
         EventKind::AddPartitions,
+        EventKind::ResetOffsets,
     ];
 
     /// The name written in the file.
@@ -465,13 +480,14 @@ impl EventKind {
             EventKind::SlowDisk => "slow-disk",
             EventKind::InjectError => "inject-error",
             EventKind::AddPartitions => "add-partitions",
+            EventKind::ResetOffsets => "reset-offsets",
         }
     }
 
     /// What the target names for this kind of event.
     pub fn target_kind(self) -> TargetKind {
         match self {
-            EventKind::AddConsumer => TargetKind::Group,
+            EventKind::AddConsumer | EventKind::ResetOffsets => TargetKind::Group,
             EventKind::RemoveConsumer | EventKind::CrashConsumer | EventKind::FreezeConsumer => {
                 TargetKind::Member
             }

@@ -469,6 +469,19 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
             _ => {}
         }
         super::kafka_events::check(e, s, embedded, &mut partitions)?;
+        match (&e.offsets, kind == EventKind::ResetOffsets) {
+            (Some(o), false) => {
+                return fail(&o.span, format!("'offsets' does not apply to {name}"))
+            }
+            (None, true) => {
+                return fail(
+                    &e.kind.span,
+                    "reset-offsets needs where to: offsets = \"earliest\", \"latest\", an offset \
+                     (1500) or a time back from the event (\"-10s\")",
+                )
+            }
+            _ => {}
+        }
         check_fault_fields(e, s.cluster.brokers, embedded)?;
 
         // The target.
@@ -505,7 +518,9 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
                             ),
                         );
                     }
-                    members.insert(t.name.clone(), count + u64::from(e.count_or_one()));
+                    if kind == EventKind::AddConsumer {
+                        members.insert(t.name.clone(), count + u64::from(e.count_or_one()));
+                    }
                     continue;
                 }
                 let Some(index) = t.index else {

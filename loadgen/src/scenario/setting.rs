@@ -25,6 +25,8 @@ pub(super) enum Setting {
     /// `consumers.<group>.config.<key>`, or every consumer for `consumer.<key>`.
     ConsumerConfig(Option<String>, String),
     ConsumerProcessing(String),
+    /// `consumers.<group>.commit`: the group's commit mode.
+    ConsumerCommit(String),
     ConsumerCount(String),
     TopicPartitions(String),
     TopicConfig(String, String),
@@ -40,7 +42,7 @@ const SECTIONS: &[&str] = &[
     "cluster",
 ];
 const PRODUCER_FIELDS: &[&str] = &["config", "rate", "record_size", "count", "keys", "payload"];
-const CONSUMER_FIELDS: &[&str] = &["config", "processing", "count"];
+const CONSUMER_FIELDS: &[&str] = &["config", "processing", "count", "commit"];
 const TOPIC_FIELDS: &[&str] = &["partitions", "config"];
 
 /// Splits `<name>.<rest>` where name is one of `names` (names may contain dots).
@@ -137,6 +139,7 @@ impl Setting {
                 Ok(match field(rest, CONSUMER_FIELDS, &example)? {
                     ("config", Some(k)) => Setting::ConsumerConfig(Some(name), k.to_string()),
                     ("processing", _) => Setting::ConsumerProcessing(name),
+                    ("commit", _) => Setting::ConsumerCommit(name),
                     _ => Setting::ConsumerCount(name),
                 })
             }
@@ -203,6 +206,17 @@ impl Setting {
             Setting::ProducerPayload(name) => {
                 let payload = super::Payload::deserialize(v.clone()).map_err(|e| e.to_string())?;
                 producer(s, name)?.payload = payload;
+            }
+            Setting::ConsumerCommit(group) => {
+                let toml::Value::String(text) = v else {
+                    return Err("commit is a string: \"auto\", \"sync\", \"async\", \
+                         \"before-processing\" or \"none\""
+                        .into());
+                };
+                let mode = super::CommitMode::parse(text)?;
+                for c in s.consumers.iter_mut().filter(|c| c.group.value == *group) {
+                    c.commit = mode;
+                }
             }
             Setting::ConsumerProcessing(group) => {
                 let toml::Value::String(text) = v else {

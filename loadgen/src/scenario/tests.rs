@@ -1033,4 +1033,89 @@ fn link_partition_and_disk_events_check_their_fields() {
     assert_eq!((line, col), (want, 8));
 }
 
+#[test]
+fn scenario_commit_modes_and_reset_offsets() {
+    // Default: auto (enable.auto.commit decides).
+    assert_eq!(ok(MINIMAL).consumers[0].commit, CommitMode::Auto);
+    let s = ok(&MINIMAL.replace("count = 3", "count = 3\ncommit = \"before-processing\""));
+    assert_eq!(s.consumers[0].commit, CommitMode::BeforeProcessing);
+    let (line, _, msg) = error_at(&MINIMAL.replace("count = 3", "count = 3\ncommit = \"synch\""));
+    assert_eq!(line, 15);
+    assert!(
+        msg.contains("unknown commit mode \"synch\"; did you mean 'sync'?"),
+        "{msg}"
+    );
+
+    // reset-offsets: a group target and where to.
+    let event = |body: &str| format!("{MINIMAL}\n[[events]]\nat = \"5s\"\n{body}\n");
+    let s = ok(&event(
+        "do = \"reset-offsets\"\ntarget = \"billing\"\noffsets = \"-4s\"",
+    ));
+    assert_eq!(*s.events[0].kind, EventKind::ResetOffsets);
+    assert_eq!(
+        s.events[0].offsets.as_deref(),
+        Some(&ResetTo::Back(Duration::from_secs(4)))
+    );
+    let s = ok(&event(
+        "do = \"reset-offsets\"\ntarget = \"billing\"\noffsets = 1500",
+    ));
+    assert_eq!(s.events[0].offsets.as_deref(), Some(&ResetTo::Offset(1500)));
+    // A reset keeps the member count: billing/2 still exists afterwards.
+    let s = ok(&format!(
+        "{}\n[[events]]\nat = \"6s\"\ndo = \"crash-consumer\"\ntarget = \"billing/2\"\n",
+        event("do = \"reset-offsets\"\ntarget = \"billing\"\noffsets = \"earliest\"")
+    ));
+    assert_eq!(s.events.len(), 2);
+    let text = toml::to_string(&s).expect("serialises");
+    assert_eq!(parse("again.toml", &text).expect("round trip"), s);
+    for (body, want) in [
+        (
+            "do = \"reset-offsets\"\ntarget = \"billing\"",
+            "reset-offsets needs where to",
+        ),
+        (
+            "do = \"reset-offsets\"\ntarget = \"billing/1\"\noffsets = 0",
+            "targets a group",
+        ),
+        (
+            "do = \"crash-consumer\"\ntarget = \"billing/1\"\noffsets = 0",
+            "'offsets' does not apply",
+        ),
+        (
+            "do = \"reset-offsets\"\ntarget = \"billing\"\noffsets = -5",
+            "an offset is 0 or more",
+        ),
+        (
+            "do = \"reset-offsets\"\ntarget = \"billing\"\noffsets = \"5s\"",
+            "a time back",
+        ),
+    ] {
+        let (_, _, msg) = error_at(&event(body));
+        assert!(msg.contains(want), "{body}: {msg}");
+    }
+
+    // consumers.<group>.commit is a sweep path.
+    let s = ok(&format!(
+        "{MINIMAL}\n[sweep]\n\"consumers.billing.commit\" = [\"auto\", \"sync\", \"before-processing\"]\n"
+    ));
+    let modes: Vec<CommitMode> = s
+        .sweep_points()
+        .iter()
+        .map(|p| s.with_point(p).expect("point").consumers[0].commit)
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            CommitMode::Auto,
+            CommitMode::Sync,
+            CommitMode::BeforeProcessing
+        ]
+    );
+    let e = parse(
+        "t.toml",
+        &format!("{MINIMAL}\n[sweep]\n\"consumers.billing.commit\" = [\"auto\", \"never\"]\n"),
+    )
+    .expect_err("bad mode");
+    assert!(e.message().contains("unknown commit mode \"never\""), "{e}");
+}
 mod control;

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
@@ -80,6 +80,12 @@ pub enum ConsumerEvent {
     },
     /// The member left the group: `"max.poll.interval.ms exceeded"` or `"close"`.
     LeftGroup { reason: &'static str, at: Instant },
+    /// An OffsetCommit succeeded (auto-commit, `commit_sync`, `commit_async`):
+    /// (topic, partition, next offset to consume).
+    Committed {
+        offsets: Vec<(String, i32, i64)>,
+        at: Instant,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +123,10 @@ pub struct Consumer {
     metrics: Arc<metrics::ConsumerMetrics>,
     /// Async commits in flight.
     background: JoinSet<()>,
+    /// Completion of the last async commit: the next one waits for it, so that commits
+    /// reach the coordinator in the order they were made, as the Java client's do (a
+    /// later commit overtaken by an earlier one would move the offset backwards).
+    async_chain: Option<oneshot::Receiver<()>>,
     offset_fetch_retry_at: Option<Instant>,
 }
 
@@ -274,6 +284,7 @@ impl Consumer {
             events,
             metrics,
             background: JoinSet::new(),
+            async_chain: None,
             offset_fetch_retry_at: None,
         })
     }
@@ -731,7 +742,23 @@ impl Consumer {
         }
     }
 
-    async fn commit_positions(&self, only: Option<&[(String, i32)]>) -> Result<(), ClientError> {
+    /// Waits (up to `request.timeout.ms`) for the async commits in flight, so that a
+    /// synchronous commit is not overtaken by an older one, as Java's `commitSync()`.
+    async fn flush_async_commits(&mut self) {
+        let deadline = Instant::now() + self.request_timeout;
+        while !self.background.is_empty() {
+            match tokio::time::timeout_at(deadline, self.background.join_next()).await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
+    async fn commit_positions(
+        &mut self,
+        only: Option<&[(String, i32)]>,
+    ) -> Result<(), ClientError> {
+        self.flush_async_commits().await;
         let Some(g) = &self.group else {
             return Err(ClientError::Config(
                 "committing offsets needs group.id".into(),
@@ -742,7 +769,14 @@ impl Consumer {
             offsets.retain(|(t, p, _)| only.iter().any(|(ot, op)| ot == t && op == p));
         }
         let (generation, member) = self.commit_identity();
-        group::commit_offsets(g, &offsets, generation, &member).await
+        group::commit_offsets(g, &offsets, generation, &member).await?;
+        if !offsets.is_empty() {
+            self.emit(ConsumerEvent::Committed {
+                offsets,
+                at: Instant::now(),
+            });
+        }
+        Ok(())
     }
 
     /// Commits the positions of all assigned partitions (the offsets after the records
@@ -762,9 +796,25 @@ impl Consumer {
             return;
         }
         let (generation, member) = self.commit_identity();
+        let events = self.events.clone();
+        let previous = self.async_chain.take();
+        let (done, done_rx) = oneshot::channel();
+        self.async_chain = Some(done_rx);
         self.background.spawn(async move {
-            if let Err(e) = group::commit_offsets(&g, &offsets, generation, &member).await {
-                tracing::warn!(group = %g.cfg.group_id, "async commit failed: {e}");
+            if let Some(previous) = previous {
+                // Ended or aborted: either way this one may go.
+                let _ = previous.await;
+            }
+            let result = group::commit_offsets(&g, &offsets, generation, &member).await;
+            let _ = done.send(());
+            match result {
+                Ok(()) => {
+                    let _ = events.send(ConsumerEvent::Committed {
+                        offsets,
+                        at: Instant::now(),
+                    });
+                }
+                Err(e) => tracing::warn!(group = %g.cfg.group_id, "async commit failed: {e}"),
             }
         });
     }
@@ -843,13 +893,7 @@ impl Consumer {
             }
         }
         // Let async commits finish (bounded).
-        let deadline = Instant::now() + self.request_timeout;
-        while !self.background.is_empty() {
-            match tokio::time::timeout_at(deadline, self.background.join_next()).await {
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
-            }
-        }
+        self.flush_async_commits().await;
         self.stop();
         result
     }
