@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::group_outcome::{Removals, Window};
 use super::stats::Stats;
 use crate::client::producer::ProducerMetricsSnapshot;
 use crate::measure::{ExpectationOutcome, LatencyRecorder, Report, SecondSample, Series};
@@ -110,12 +111,8 @@ pub(super) fn measure_so_far(
     if let Some(d) = detection {
         m.insert("detection_s", d);
     }
-    let removals: u32 = groups
-        .values()
-        .map(|g| g.poll_timeouts + g.faults.len() as u32)
-        .sum();
-    m.insert("member_removals", removals as f64);
     drop(groups);
+    measure_members(m, scenario, stats);
     let pauses = stats.pauses.lock().summary(stats.now_ns());
     m.insert("pause_s", pauses.longest_group_pause_ms / 1000.0);
     let max_lag = series
@@ -125,6 +122,54 @@ pub(super) fn measure_so_far(
         .max()
         .unwrap_or(0);
     m.insert("max_lag", max_lag as f64);
+}
+
+/// Removals by cause, revocations, member pauses and how the members shared the
+/// records, over the measured part (see [`super::group_outcome`]); summed (or the
+/// largest) over the groups.
+fn measure_members(m: &mut BTreeMap<&'static str, f64>, scenario: &Scenario, stats: &Stats) {
+    let w = Window {
+        from: scenario.warmup.as_nanos() as i64,
+        to: scenario.duration.as_nanos() as i64,
+    };
+    let owned = stats.ownership.lock().intervals(stats.now_ns());
+    let groups = stats.groups.lock();
+    let mut removals = Removals::default();
+    let (mut revoked, mut max_revoked, mut pause, mut idle) = (0, 0, 0, 0);
+    let mut skew: Option<f64> = None;
+    for (name, g) in groups.iter() {
+        let r = g.log.removal_counts(w, &g.crashes, &g.rebalance_starts);
+        removals.session_timeout += r.session_timeout;
+        removals.poll_timeout += r.poll_timeout;
+        removals.leave += r.leave;
+        removals.false_expiries += r.false_expiries;
+        let (total, most) = g.log.revoked(w);
+        revoked += total;
+        max_revoked = max_revoked.max(most);
+        pause = pause.max(g.log.longest_member_pause());
+        let a = g.log.activity(name, &owned, w);
+        idle += a.idle;
+        skew = match (skew, a.skew) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
+    }
+    let f = f64::from;
+    m.insert(
+        "member_removals",
+        f(removals.session_timeout + removals.poll_timeout + removals.leave),
+    );
+    m.insert("removals_session_timeout", f(removals.session_timeout));
+    m.insert("removals_poll_timeout", f(removals.poll_timeout));
+    m.insert("removals_leave", f(removals.leave));
+    m.insert("false_expiries", f(removals.false_expiries));
+    m.insert("revoked_partitions", f(revoked));
+    m.insert("max_revoked_per_rebalance", f(max_revoked));
+    m.insert("max_member_pause_s", pause as f64 / 1e9);
+    m.insert("idle_members", f(idle));
+    if let Some(s) = skew {
+        m.insert("member_skew", s);
+    }
 }
 
 /// What the once-a-second cluster samples show (nothing without several brokers).

@@ -415,6 +415,16 @@ fn scenario_error_event_checks() {
             "freeze-consumer needs a duration: for = \"15s\"",
         ),
         (
+            "at = \"1s\"\ndo = \"restart-consumer\"\ntarget = \"billing/0\"",
+            (18, 6),
+            "restart-consumer needs a duration: for = \"15s\"",
+        ),
+        (
+            "at = \"1s\"\ndo = \"restart\"\ntarget = \"billing/0\"",
+            (18, 6),
+            "did you mean 'restart-consumer'?",
+        ),
+        (
             "at = \"1s\"\ndo = \"set-rate\"\ntarget = \"p1\"\nrate = 5",
             (19, 10),
             "producer 'p1' is not declared in [[producers]]; did you mean 'p0'?",
@@ -471,6 +481,16 @@ fn scenario_error_event_checks() {
     ));
     assert_eq!((line, col), (24, 10));
     assert!(msg.contains("already gone (crash-consumer at 2s)"), "{msg}");
+    // A restarted member is still there: it can be restarted again, or crashed.
+    let s = ok(&two(
+        "at = \"2s\"\ndo = \"restart-consumer\"\ntarget = \"billing/1\"\nfor = \"3s\"",
+        "at = \"6s\"\ndo = \"crash-consumer\"\ntarget = \"billing/1\"",
+    ));
+    assert_eq!(*s.events[0].kind, EventKind::RestartConsumer);
+    assert_eq!(
+        s.events[0].for_duration.as_deref(),
+        Some(&Duration::from_secs(3))
+    );
 }
 
 #[test]

@@ -67,6 +67,11 @@ fn is_coordinator_error(c: i16) -> bool {
 /// The reason a member left the group, as [`ConsumerEvent::LeftGroup`] reports it.
 pub const LEFT_POLL_TIMEOUT: &str = "max.poll.interval.ms exceeded";
 pub const LEFT_CLOSE: &str = "close";
+/// The coordinator answered a heartbeat with UNKNOWN_MEMBER_ID: it removed the member
+/// (no heartbeat within `session.timeout.ms`, or no rejoin within the rebalance
+/// timeout) while the member was alive. Java logs "member id is not valid" and calls
+/// `onPartitionsLost`.
+pub const LEFT_SESSION_TIMEOUT: &str = "session timed out";
 
 #[derive(Debug, Clone)]
 pub(crate) struct GroupConfig {
@@ -617,6 +622,12 @@ async fn heartbeat_once(g: &GroupShared, member: &str, generation: i32, next_hb:
                         "heartbeat: generation lost; partitions are lost, rejoining on the next poll"
                     );
                     st.reset(resp.error_code == code::ILLEGAL_GENERATION);
+                    if resp.error_code == code::UNKNOWN_MEMBER_ID {
+                        g.emit(ConsumerEvent::LeftGroup {
+                            reason: LEFT_SESSION_TIMEOUT,
+                            at: now,
+                        });
+                    }
                     g.poll_wake.notify_one();
                 }
                 code::FENCED_INSTANCE_ID => {
