@@ -433,7 +433,7 @@ mod consumer {
                 .events
                 .iter()
                 .any(|e| matches!(e, ConsumerEvent::Lost { .. })));
-            // It saw its own expiry (a heartbeat answered UNKNOWN_MEMBER_ID); the
+            // It saw its own expiry (UNKNOWN_MEMBER_ID from the coordinator); the
             // member that stayed did not.
             let expired = |m: &Member| {
                 m.seen.lock().events.iter().any(|e| {

@@ -76,7 +76,7 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         "removals_session_timeout",
         "members the coordinator expired (no heartbeat within session.timeout.ms): those \
-         that saw it themselves (a heartbeat answered UNKNOWN_MEMBER_ID) plus crashed ones \
+         that saw it themselves (the coordinator answered UNKNOWN_MEMBER_ID) plus crashed ones \
          the group rebalanced after",
     ),
     (
