@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::group_outcome::{Removals, Window};
+use super::group_outcome::Window;
 use super::stats::Stats;
 use crate::client::producer::ProducerMetricsSnapshot;
 use crate::measure::{ExpectationOutcome, LatencyRecorder, Report, SecondSample, Series};
@@ -12,11 +12,11 @@ use crate::scenario::Scenario;
 
 /// Every expectation metric the run could measure (see `scenario::KNOWN_METRICS`).
 #[derive(Debug, Clone, Default)]
-pub struct Measured(pub BTreeMap<&'static str, f64>);
+pub struct Measured(pub BTreeMap<String, f64>);
 
 impl Measured {
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.0.get(name).copied()
+        crate::scenario::lookup(&self.0, name)
     }
 }
 
@@ -37,14 +37,19 @@ pub fn measure(
     let sum = |f: &dyn Fn(&crate::measure::VerificationSummary) -> u64| {
         verifications.iter().map(f).sum::<u64>() as f64
     };
-    m.insert("lost", sum(&|v| v.lost));
-    m.insert("duplicates", sum(&|v| v.duplicates));
-    m.insert("redelivered", sum(&|v| v.redelivered));
-    m.insert("out_of_order", sum(&|v| v.out_of_order));
-    m.insert("produce_throughput_rps", after_warmup.0 as f64 / measured_s);
-    m.insert("throughput_rps", after_warmup.1 as f64 / measured_s);
+    m.insert("lost".into(), sum(&|v| v.lost));
+    m.insert("duplicates".into(), sum(&|v| v.duplicates));
+    m.insert("redelivered".into(), sum(&|v| v.redelivered));
+    m.insert("out_of_order".into(), sum(&|v| v.out_of_order));
+    m.insert(
+        "produce_throughput_rps".into(),
+        after_warmup.0 as f64 / measured_s,
+    );
+    m.insert("throughput_rps".into(), after_warmup.1 as f64 / measured_s);
     let requests: u64 = producers.iter().map(|p| p.requests).sum();
     let sent: u64 = producers.iter().map(|p| p.records_sent).sum();
+    measure_producers(&mut m, scenario, stats, producers);
+    measure_groups(&mut m, scenario, stats, &verifications);
     measure_so_far(
         &mut m,
         scenario,
@@ -61,32 +66,32 @@ pub fn measure(
 /// rebalances after warm-up, crash-to-rebalance detection, member removals, the longest
 /// group pause and the highest lag.
 pub(super) fn measure_so_far(
-    m: &mut BTreeMap<&'static str, f64>,
+    m: &mut BTreeMap<String, f64>,
     scenario: &Scenario,
     stats: &Stats,
     series: &Series,
     (requests, sent): (u64, u64),
     elapsed_s: f64,
 ) {
-    m.insert("produced", stats.produced.total() as f64);
-    m.insert("consumed", stats.consumed.total() as f64);
+    m.insert("produced".into(), stats.produced.total() as f64);
+    m.insert("consumed".into(), stats.consumed.total() as f64);
     let p = stats.produce_latency.lock().summary();
     let e = stats.e2e_latency.lock().summary();
     if p.count > 0 {
-        m.insert("p50_produce_ms", p.p50_ms);
-        m.insert("p99_produce_ms", p.p99_ms);
-        m.insert("p999_produce_ms", p.p999_ms);
+        m.insert("p50_produce_ms".into(), p.p50_ms);
+        m.insert("p99_produce_ms".into(), p.p99_ms);
+        m.insert("p999_produce_ms".into(), p.p999_ms);
     }
     if e.count > 0 {
-        m.insert("p50_e2e_ms", e.p50_ms);
-        m.insert("p99_e2e_ms", e.p99_ms);
-        m.insert("p999_e2e_ms", e.p999_ms);
+        m.insert("p50_e2e_ms".into(), e.p50_ms);
+        m.insert("p99_e2e_ms".into(), e.p99_ms);
+        m.insert("p999_e2e_ms".into(), e.p999_ms);
     }
     if requests > 0 {
-        m.insert("records_per_request", sent as f64 / requests as f64);
+        m.insert("records_per_request".into(), sent as f64 / requests as f64);
     }
     if elapsed_s > 0.5 {
-        m.insert("requests_per_s", requests as f64 / elapsed_s);
+        m.insert("requests_per_s".into(), requests as f64 / elapsed_s);
     }
     let warmup_ns = scenario.warmup.as_nanos() as i64;
     let groups = stats.groups.lock();
@@ -95,7 +100,7 @@ pub(super) fn measure_so_far(
         .values()
         .map(|g| g.generations.values().filter(|t| **t > warmup_ns).count())
         .sum();
-    m.insert("rebalances", rebalances as f64);
+    m.insert("rebalances".into(), rebalances as f64);
     // Detection: from a crash/freeze to the first rejoin of the group after it.
     let detection = groups
         .values()
@@ -109,66 +114,164 @@ pub(super) fn measure_so_far(
         })
         .reduce(f64::max);
     if let Some(d) = detection {
-        m.insert("detection_s", d);
+        m.insert("detection_s".into(), d);
     }
     drop(groups);
     measure_members(m, scenario, stats);
     let pauses = stats.pauses.lock().summary(stats.now_ns());
-    m.insert("pause_s", pauses.longest_group_pause_ms / 1000.0);
+    m.insert("pause_s".into(), pauses.longest_group_pause_ms / 1000.0);
     let max_lag = series
         .seconds
         .iter()
         .filter_map(|s| s.lag_max)
         .max()
         .unwrap_or(0);
-    m.insert("max_lag", max_lag as f64);
+    m.insert("max_lag".into(), max_lag as f64);
+}
+
+/// Per `[[producers]]` entry (`producers.<name>.<metric>`), and the run-wide error and
+/// retry counts.
+fn measure_producers(
+    m: &mut BTreeMap<String, f64>,
+    scenario: &Scenario,
+    stats: &Stats,
+    instances: &[ProducerMetricsSnapshot],
+) {
+    let elapsed_s = scenario.duration.as_secs_f64();
+    let mut all_errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut all_retries = 0u64;
+    for (entry, obs) in stats.producers.iter().enumerate() {
+        let mine: Vec<&ProducerMetricsSnapshot> = instances
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| stats.producer_entry_of(*i as u32) == Some(entry))
+            .map(|(_, p)| p)
+            .collect();
+        let sent: u64 = mine.iter().map(|p| p.records_sent).sum();
+        let requests: u64 = mine.iter().map(|p| p.requests).sum();
+        let retries: u64 = mine.iter().map(|p| p.record_retries).sum();
+        let key = |metric: &str| format!("producers.{}.{metric}", obs.name);
+        m.insert(key("produced"), sent as f64);
+        if requests > 0 {
+            m.insert(key("records_per_request"), sent as f64 / requests as f64);
+        }
+        if elapsed_s > 0.5 {
+            m.insert(key("requests_per_s"), requests as f64 / elapsed_s);
+        }
+        let lat = obs.latency.lock().summary();
+        if lat.count > 0 {
+            m.insert(key("p50_produce_ms"), lat.p50_ms);
+            m.insert(key("p99_produce_ms"), lat.p99_ms);
+            m.insert(key("p999_produce_ms"), lat.p999_ms);
+        }
+        let errors = obs.errors.lock().clone();
+        m.insert(key("produce_errors"), errors.values().sum::<u64>() as f64);
+        for (name, n) in errors {
+            m.insert(key(&format!("produce_errors.{name}")), n as f64);
+            *all_errors.entry(name).or_default() += n;
+        }
+        m.insert(key("retries"), retries as f64);
+        all_retries += retries;
+    }
+    m.insert(
+        "produce_errors".into(),
+        all_errors.values().sum::<u64>() as f64,
+    );
+    for (name, n) in all_errors {
+        m.insert(format!("produce_errors.{name}"), n as f64);
+    }
+    m.insert("retries".into(), all_retries as f64);
+}
+
+/// Per consumer group (`groups.<group>.<metric>`).
+fn measure_groups(
+    m: &mut BTreeMap<String, f64>,
+    scenario: &Scenario,
+    stats: &Stats,
+    verifications: &[crate::measure::VerificationSummary],
+) {
+    let warmup_ns = scenario.warmup.as_nanos() as i64;
+    let pauses = stats.pauses.lock().summary(stats.now_ns());
+    let groups = stats.groups.lock();
+    for (name, g) in groups.iter() {
+        let key = |metric: &str| format!("groups.{name}.{metric}");
+        if let Some(v) = verifications.iter().find(|v| v.group == *name) {
+            m.insert(key("lost"), v.lost as f64);
+            m.insert(key("duplicates"), v.duplicates as f64);
+            m.insert(key("out_of_order"), v.out_of_order as f64);
+            m.insert(key("redelivered"), v.redelivered as f64);
+        }
+        m.insert(key("consumed"), g.consumed as f64);
+        let rebalances = g.generations.values().filter(|t| **t > warmup_ns).count();
+        m.insert(key("rebalances"), rebalances as f64);
+        let pause = pauses
+            .by_group
+            .get(name)
+            .map_or(0.0, |p| p.longest_group_pause_ms / 1000.0);
+        m.insert(key("pause_s"), pause);
+    }
 }
 
 /// Removals by cause, revocations, member pauses and how the members shared the
-/// records, over the measured part (see [`super::group_outcome`]); summed (or the
-/// largest) over the groups.
-fn measure_members(m: &mut BTreeMap<&'static str, f64>, scenario: &Scenario, stats: &Stats) {
+/// records, over the measured part (see [`super::group_outcome`]): per group
+/// (`groups.<group>.<metric>`) and over all groups (summed, or the largest).
+fn measure_members(m: &mut BTreeMap<String, f64>, scenario: &Scenario, stats: &Stats) {
     let w = Window {
         from: scenario.warmup.as_nanos() as i64,
         to: scenario.duration.as_nanos() as i64,
     };
     let owned = stats.ownership.lock().intervals(stats.now_ns());
     let groups = stats.groups.lock();
-    let mut removals = Removals::default();
-    let (mut revoked, mut max_revoked, mut pause, mut idle) = (0, 0, 0, 0);
-    let mut skew: Option<f64> = None;
+    let mut all: BTreeMap<&'static str, f64> = BTreeMap::new();
     for (name, g) in groups.iter() {
         let r = g.log.removal_counts(w, &g.crashes, &g.rebalance_starts);
-        removals.session_timeout += r.session_timeout;
-        removals.poll_timeout += r.poll_timeout;
-        removals.leave += r.leave;
-        removals.false_expiries += r.false_expiries;
-        let (total, most) = g.log.revoked(w);
-        revoked += total;
-        max_revoked = max_revoked.max(most);
-        pause = pause.max(g.log.longest_member_pause());
+        let (revoked, max_revoked) = g.log.revoked(w);
         let a = g.log.activity(name, &owned, w);
-        idle += a.idle;
-        skew = match (skew, a.skew) {
-            (Some(x), Some(y)) => Some(x.max(y)),
-            (x, y) => x.or(y),
-        };
+        let f = f64::from;
+        let mut mine = vec![
+            (
+                "member_removals",
+                f(r.session_timeout + r.poll_timeout + r.leave),
+                false,
+            ),
+            ("removals_session_timeout", f(r.session_timeout), false),
+            ("removals_poll_timeout", f(r.poll_timeout), false),
+            ("removals_leave", f(r.leave), false),
+            ("false_expiries", f(r.false_expiries), false),
+            ("revoked_partitions", f(revoked), false),
+            ("max_revoked_per_rebalance", f(max_revoked), true),
+            (
+                "max_member_pause_s",
+                g.log.longest_member_pause() as f64 / 1e9,
+                true,
+            ),
+            ("idle_members", f(a.idle), false),
+        ];
+        if let Some(skew) = a.skew {
+            mine.push(("member_skew", skew, true));
+        }
+        for (metric, v, largest) in mine {
+            m.insert(format!("groups.{name}.{metric}"), v);
+            let total = all.entry(metric).or_insert(if largest { v } else { 0.0 });
+            *total = if largest { total.max(v) } else { *total + v };
+        }
     }
-    let f = f64::from;
-    m.insert(
+    // Every group-less metric has a value, member_skew only with members that consumed.
+    for metric in [
         "member_removals",
-        f(removals.session_timeout + removals.poll_timeout + removals.leave),
-    );
-    m.insert("removals_session_timeout", f(removals.session_timeout));
-    m.insert("removals_poll_timeout", f(removals.poll_timeout));
-    m.insert("removals_leave", f(removals.leave));
-    m.insert("false_expiries", f(removals.false_expiries));
-    m.insert("revoked_partitions", f(revoked));
-    m.insert("max_revoked_per_rebalance", f(max_revoked));
-    m.insert("max_member_pause_s", pause as f64 / 1e9);
-    m.insert("idle_members", f(idle));
-    if let Some(s) = skew {
-        m.insert("member_skew", s);
+        "removals_session_timeout",
+        "removals_poll_timeout",
+        "removals_leave",
+        "false_expiries",
+        "revoked_partitions",
+        "max_revoked_per_rebalance",
+        "max_member_pause_s",
+        "idle_members",
+    ] {
+        all.entry(metric).or_insert(0.0);
+    }
+    for (metric, v) in all {
+        m.insert(metric.to_string(), v);
     }
 }
 
@@ -183,8 +286,8 @@ pub fn measure_cluster(m: &mut Measured, samples: &[crate::measure::ClusterSampl
         .max()
         .unwrap_or(0);
     let moves: u32 = samples.iter().map(|s| s.leader_changes).sum();
-    m.0.insert("max_under_replicated", f64::from(max_urp));
-    m.0.insert("leader_changes", f64::from(moves));
+    m.0.insert("max_under_replicated".into(), f64::from(max_urp));
+    m.0.insert("leader_changes".into(), f64::from(moves));
 }
 
 pub fn evaluate(scenario: &Scenario, measured: &Measured) -> Vec<ExpectationOutcome> {
@@ -277,4 +380,111 @@ pub fn summary_text(
     }
     out.push_str(&format!("report: {}\n", dir.display()));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::client::producer::Tag;
+
+    const SCENARIO: &str = r#"
+duration = "10s"
+[[topics]]
+name = "t"
+[[producers]]
+name = "fast"
+topic = "t"
+rate = 10
+[[producers]]
+name = "big"
+topic = "t"
+count = 2
+rate = 10
+[[consumers]]
+group = "billing"
+topic = "t"
+[expect]
+"producers.big.produce_errors.MESSAGE_TOO_LARGE" = ">= 3"
+"producers.fast.produce_errors.MESSAGE_TOO_LARGE" = 0
+"producers.fast.records_per_request" = ">= 4"
+"groups.billing.consumed" = 0
+"produce_errors" = 3
+"retries" = 7
+"#;
+
+    #[test]
+    fn scoped_metrics_count_per_entry_and_in_all() {
+        let scenario = crate::scenario::parse("t.toml", SCENARIO).expect("valid");
+        let partitions: HashMap<(String, i32), u32> = [(("t".to_string(), 0), 0)].into();
+        let stats = Stats::new(
+            1,
+            true,
+            &["billing".to_string()],
+            &[("fast".into(), 1), ("big".into(), 2)],
+            partitions,
+        );
+        // Instance 2 is big's second instance.
+        let failed: Vec<(i64, Tag)> = (0..3).map(|i| (-1, Tag(i, 0))).collect();
+        stats.on_failed_batch(2, 0, &failed, "MESSAGE_TOO_LARGE");
+        let snap = |sent, requests, retries| ProducerMetricsSnapshot {
+            records_sent: sent,
+            requests,
+            record_retries: retries,
+            ..Default::default()
+        };
+        let instances = [snap(40, 8, 0), snap(10, 10, 3), snap(0, 0, 4)];
+        let m = measure(
+            &scenario,
+            &stats,
+            &Series::default(),
+            &instances,
+            10.0,
+            (0, 0),
+        );
+        assert_eq!(m.get("producers.big.produce_errors"), Some(3.0));
+        assert_eq!(
+            m.get("producers.big.produce_errors.MESSAGE_TOO_LARGE"),
+            Some(3.0)
+        );
+        // Never counted for fast: 0, not "no value".
+        assert_eq!(
+            m.get("producers.fast.produce_errors.MESSAGE_TOO_LARGE"),
+            Some(0.0)
+        );
+        assert_eq!(m.get("producers.fast.records_per_request"), Some(5.0));
+        assert_eq!(m.get("producers.big.records_per_request"), Some(1.0));
+        assert_eq!(m.get("producers.big.retries"), Some(7.0));
+        assert_eq!(m.get("produce_errors.MESSAGE_TOO_LARGE"), Some(3.0));
+        assert_eq!(m.get("groups.billing.consumed"), Some(0.0));
+        assert_eq!(m.get("groups.billing.lost"), Some(0.0));
+        let outcomes = evaluate(&scenario, &m);
+        assert!(outcomes.iter().all(|o| o.passed), "{outcomes:?}");
+        // And the same checks fail on other figures.
+        let other = [snap(10, 8, 0), snap(10, 10, 0), snap(0, 0, 0)];
+        let stats2 = Stats::new(
+            1,
+            true,
+            &["billing".to_string()],
+            &[("fast".into(), 1), ("big".into(), 2)],
+            HashMap::new(),
+        );
+        let m = measure(&scenario, &stats2, &Series::default(), &other, 10.0, (0, 0));
+        let outcomes = evaluate(&scenario, &m);
+        let failed: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| !o.passed)
+            .map(|o| o.name.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "producers.big.produce_errors.MESSAGE_TOO_LARGE",
+                "producers.fast.records_per_request",
+                "produce_errors",
+                "retries"
+            ]
+        );
+    }
 }

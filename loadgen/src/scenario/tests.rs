@@ -1052,3 +1052,5 @@ fn link_partition_and_disk_events_check_their_fields() {
         + 1;
     assert_eq!((line, col), (want, 8));
 }
+
+mod control;
