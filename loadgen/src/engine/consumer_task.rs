@@ -161,8 +161,7 @@ pub async fn run(
             .pauses
             .lock()
             .record_consumed(&spec.group, &spec.member, now);
-        if stats.measuring.load(std::sync::atomic::Ordering::Relaxed) && now <= spec.measure_until
-        {
+        if stats.measuring.load(std::sync::atomic::Ordering::Relaxed) && now <= spec.measure_until {
             let gap = last_records.map_or(0, |t| now - t);
             with_member(&stats, &spec, |m| {
                 m.records += records.len() as u64;

@@ -184,7 +184,7 @@ mod tests {
         log.removed(10 * S, RemovalCause::Leave);
         log.removed(2 * S, RemovalCause::Leave); // warm-up
         log.removed(25 * S, RemovalCause::Leave); // the final close
-        // A crash at 12 s followed by a rebalance at 17 s; one at 18 s never noticed.
+                                                  // A crash at 12 s followed by a rebalance at 17 s; one at 18 s never noticed.
         let r = log.removal_counts(W, &[12 * S, 18 * S], &[6 * S, 17 * S]);
         assert_eq!(
             r,
