@@ -80,7 +80,7 @@ fn scenario_examples_parse() {
 #[test]
 fn scenario_session_timeout_example_content() {
     let s = load(&scenarios_dir().join("session-timeout.toml")).expect("parses");
-    assert_eq!(*s.duration, Duration::from_secs(45));
+    assert_eq!(*s.duration, Duration::from_secs(20));
     assert_eq!(s.seed, Some(7));
     assert_eq!(s.topics[0].partitions, 6);
     let c = &s.consumers[0];
@@ -97,7 +97,10 @@ fn scenario_session_timeout_example_content() {
         })
     );
     let metrics: Vec<&str> = s.expect.iter().map(|x| x.metric.as_str()).collect();
-    assert_eq!(metrics, ["rebalances", "detection_s", "lost"]);
+    assert_eq!(
+        metrics,
+        ["rebalances", "detection_s", "removals_session_timeout", "lost"]
+    );
     assert!(s.expect[1].eval(9.5));
 }
 
