@@ -433,6 +433,16 @@ mod consumer {
                 .events
                 .iter()
                 .any(|e| matches!(e, ConsumerEvent::Lost { .. })));
+            // It saw its own expiry (UNKNOWN_MEMBER_ID from the coordinator); the
+            // member that stayed did not.
+            let expired = |m: &Member| {
+                m.seen.lock().events.iter().any(|e| {
+                    matches!(e, ConsumerEvent::LeftGroup { reason, .. }
+                        if *reason == kafkalab_loadgen::client::consumer::group::LEFT_SESSION_TIMEOUT)
+                })
+            };
+            assert!(expired(&a), "a: no LeftGroup session timeout");
+            assert!(!expired(&c), "c: LeftGroup session timeout");
             let m = a_metrics_ok(&a);
             assert!(m);
             for m in [&a, &c] {

@@ -5,6 +5,7 @@
 
 mod cluster_watch;
 mod consumer_task;
+mod group_outcome;
 mod keys;
 mod lag;
 mod outcome;
@@ -25,7 +26,6 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::admin::{Admin, NewTopic};
-use crate::client::consumer::Consumer;
 use crate::client::producer::Producer;
 use crate::client::{ClientConfig, ClientError, Role};
 use crate::measure::{write_report, IntervalLatency, LatencyRecorder, Report, SecondSample};
@@ -214,7 +214,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
                     .map(|(k, v)| (k, serde_json::Value::String(v))),
             );
         for _ in 0..c.count {
-            add_member(&mut groups, &opts, c, &stats).await?;
+            add_member(&mut groups, &opts, c, &stats, *scenario.duration).await?;
         }
     }
     // Producers.
@@ -478,18 +478,20 @@ fn member_properties(c: &crate::scenario::Consumer, group: &str) -> crate::scena
     cfg
 }
 
-/// Starts one member configured like `template` (a `[[consumers]]` entry).
+/// Starts one member configured like `template` (a `[[consumers]]` entry); it measures
+/// until `measure_until` (the scenario's duration).
 async fn add_member(
     groups: &mut Groups,
     opts: &RunOptions,
     template: &crate::scenario::Consumer,
     stats: &Arc<Stats>,
+    measure_until: Duration,
 ) -> Result<(), EngineError> {
     let members = groups
         .members
         .entry(template.group.to_string())
         .or_default();
-    let member = start_member(opts, template, members.len(), stats, true).await?;
+    let member = start_member(opts, template, members.len(), stats, true, measure_until).await?;
     members.push(Some(member));
     Ok(())
 }
@@ -503,23 +505,23 @@ async fn start_member(
     idx: usize,
     stats: &Arc<Stats>,
     register: bool,
+    measure_until: Duration,
 ) -> Result<Member, EngineError> {
     let group = template.group.as_str();
     let mut cfg = member_properties(template, group);
     cfg.insert("client.id".into(), format!("{group}-{idx}"));
-    if cfg.get("group.instance.id").is_some_and(|v| !v.is_empty()) {
+    let static_member = cfg.get("group.instance.id").is_some_and(|v| !v.is_empty());
+    if static_member {
         let base = cfg.get("group.instance.id").cloned().unwrap_or_default();
         cfg.insert("group.instance.id".into(), format!("{base}-{idx}"));
     }
-    let mut consumer =
-        Consumer::new(&opts.bootstrap, ClientConfig::new(Role::Consumer, &cfg)?).await?;
-    if let Some(r) = opts.registry.as_ref().filter(|_| register) {
-        if let Err(e) = consumer.register(r) {
-            tracing::warn!("consumer metrics not registered: {e}");
-        }
-    }
-    let topics: Vec<String> = template.topics.iter().map(|t| t.to_string()).collect();
-    consumer.subscribe(&topics);
+    let setup = consumer_task::ConsumerSetup {
+        bootstrap: opts.bootstrap.clone(),
+        config: ClientConfig::new(Role::Consumer, &cfg)?,
+        topics: template.topics.iter().map(|t| t.to_string()).collect(),
+        registry: opts.registry.clone().filter(|_| register),
+    };
+    let consumer = setup.start().await?;
     let (tx, rx) = mpsc::channel(8);
     let spec = MemberSpec {
         group: group.to_string(),
@@ -531,8 +533,10 @@ async fn start_member(
             .seed
             .wrapping_add(idx as u64 * 7919)
             .wrapping_add(group.len() as u64),
+        static_member,
+        measure_until: measure_until.as_nanos() as i64,
     };
-    let task = tokio::spawn(consumer_task::run(consumer, spec, stats.clone(), rx));
+    let task = tokio::spawn(consumer_task::run(setup, consumer, spec, stats.clone(), rx));
     Ok(Member { commands: tx, task })
 }
 
@@ -574,7 +578,7 @@ async fn apply_event(
             // New members are configured like the group's first [[consumers]] entry.
             if let Some(template) = target.as_ref().and_then(|t| scenario.group(&t.name).next()) {
                 for _ in 0..ev.count_or_one() {
-                    add_member(groups, opts, template, stats).await?;
+                    add_member(groups, opts, template, stats, *scenario.duration).await?;
                 }
             }
         }
@@ -584,6 +588,7 @@ async fn apply_event(
                 if let (true, Some(t)) = (crash, &target) {
                     if let Some(obs) = stats.groups.lock().get_mut(&t.name) {
                         obs.faults.push(now);
+                        obs.crashes.push(now);
                     }
                 }
                 let _ = m
@@ -596,21 +601,26 @@ async fn apply_event(
                     .await;
             }
         }
-        EventKind::FreezeConsumer => {
+        EventKind::FreezeConsumer | EventKind::RestartConsumer => {
             let d = ev
                 .for_duration
                 .as_ref()
                 .map_or(Duration::from_secs(10), |d| **d);
             if let Some(t) = &target {
-                if let Some(g) = stats.groups.lock().get_mut(&t.name) {
-                    g.faults.push(now);
-                }
+                let command = if kind == EventKind::FreezeConsumer {
+                    if let Some(g) = stats.groups.lock().get_mut(&t.name) {
+                        g.faults.push(now);
+                    }
+                    MemberCommand::Freeze(d)
+                } else {
+                    MemberCommand::Restart(d)
+                };
                 if let Some(Some(m)) = groups
                     .members
                     .get(&t.name)
                     .and_then(|l| l.get(t.index.unwrap_or(0) as usize))
                 {
-                    let _ = m.commands.send(MemberCommand::Freeze(d)).await;
+                    let _ = m.commands.send(command).await;
                 }
             }
         }

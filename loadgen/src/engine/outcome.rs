@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::group_outcome::Window;
 use super::stats::Stats;
 use crate::client::producer::ProducerMetricsSnapshot;
 use crate::measure::{ExpectationOutcome, LatencyRecorder, Report, SecondSample, Series};
@@ -116,14 +117,10 @@ pub(super) fn measure_so_far(
     if let Some(d) = detection {
         m.insert("detection_s".into(), d);
     }
-    let removals: u32 = groups
-        .values()
-        .map(|g| g.poll_timeouts + g.faults.len() as u32)
-        .sum();
-    m.insert("member_removals".into(), removals as f64);
     let pauses = stats.pauses.lock().summary(stats.now_ns());
     m.insert("pause_s".into(), running_pause_s(&pauses, &groups, None));
     drop(groups);
+    measure_members(m, scenario, stats);
     let max_lag = series
         .seconds
         .iter()
@@ -255,10 +252,6 @@ fn measure_groups(
         let rebalances = g.generations.values().filter(|t| **t > warmup_ns).count();
         m.insert(key("rebalances"), rebalances as f64);
         m.insert(
-            key("member_removals"),
-            f64::from(g.poll_timeouts) + g.faults.len() as f64,
-        );
-        m.insert(
             key("pause_s"),
             running_pause_s(&pauses, &groups, Some(name)),
         );
@@ -288,6 +281,69 @@ fn measure_offsets(m: &mut BTreeMap<String, f64>, stats: &Stats) {
     m.insert("commits_backwards".into(), total.commits_backwards as f64);
     m.insert("unprocessed".into(), total.unprocessed as f64);
     m.insert("replayed".into(), total.replayed as f64);
+}
+
+/// Removals by cause, revocations, member pauses and how the members shared the
+/// records, over the measured part (see [`super::group_outcome`]): per group
+/// (`groups.<group>.<metric>`) and over all groups (summed, or the largest).
+fn measure_members(m: &mut BTreeMap<String, f64>, scenario: &Scenario, stats: &Stats) {
+    let w = Window {
+        from: scenario.warmup.as_nanos() as i64,
+        to: scenario.duration.as_nanos() as i64,
+    };
+    let owned = stats.ownership.lock().intervals(stats.now_ns());
+    let groups = stats.groups.lock();
+    let mut all: BTreeMap<&'static str, f64> = BTreeMap::new();
+    for (name, g) in groups.iter() {
+        let r = g.log.removal_counts(w, &g.crashes, &g.rebalance_starts);
+        let (revoked, max_revoked) = g.log.revoked(w);
+        let a = g.log.activity(name, &owned, w);
+        let f = f64::from;
+        let mut mine = vec![
+            (
+                "member_removals",
+                f(r.session_timeout + r.poll_timeout + r.leave),
+                false,
+            ),
+            ("removals_session_timeout", f(r.session_timeout), false),
+            ("removals_poll_timeout", f(r.poll_timeout), false),
+            ("removals_leave", f(r.leave), false),
+            ("false_expiries", f(r.false_expiries), false),
+            ("revoked_partitions", f(revoked), false),
+            ("max_revoked_per_rebalance", f(max_revoked), true),
+            (
+                "max_member_pause_s",
+                g.log.longest_member_pause() as f64 / 1e9,
+                true,
+            ),
+            ("idle_members", f(a.idle), false),
+        ];
+        if let Some(skew) = a.skew {
+            mine.push(("member_skew", skew, true));
+        }
+        for (metric, v, largest) in mine {
+            m.insert(format!("groups.{name}.{metric}"), v);
+            let total = all.entry(metric).or_insert(if largest { v } else { 0.0 });
+            *total = if largest { total.max(v) } else { *total + v };
+        }
+    }
+    // Every group-less metric has a value, member_skew only with members that consumed.
+    for metric in [
+        "member_removals",
+        "removals_session_timeout",
+        "removals_poll_timeout",
+        "removals_leave",
+        "false_expiries",
+        "revoked_partitions",
+        "max_revoked_per_rebalance",
+        "max_member_pause_s",
+        "idle_members",
+    ] {
+        all.entry(metric).or_insert(0.0);
+    }
+    for (metric, v) in all {
+        m.insert(metric.to_string(), v);
+    }
 }
 
 /// What the once-a-second cluster samples show (nothing without several brokers).

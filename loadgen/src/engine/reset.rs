@@ -44,7 +44,7 @@ pub(super) async fn reset_offsets(
         let Some(template) = template_of(scenario, group, *i) else {
             continue;
         };
-        match start_member(opts, template, *i, stats, false).await {
+        match start_member(opts, template, *i, stats, false, *scenario.duration).await {
             Ok(m) => {
                 if let Some(slot) = groups.members.get_mut(group).and_then(|l| l.get_mut(*i)) {
                     *slot = Some(m);

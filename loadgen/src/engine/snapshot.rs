@@ -610,6 +610,7 @@ fn member_note(events: &[EventView], group: &str, client_id: &str) -> Option<Str
                 "crash-consumer" => "crashed",
                 "freeze-consumer" => "frozen",
                 "remove-consumer" => "left",
+                "restart-consumer" => "restarted",
                 _ => return None,
             };
             Some(format!("{verb} at {:.1}s", e.at_s))

@@ -21,10 +21,12 @@ pub struct GroupObs {
     pub generations: BTreeMap<i32, i64>,
     /// When members started rejoining (ns), in order.
     pub rebalance_starts: Vec<i64>,
-    /// Members that left on their own because they missed max.poll.interval.ms.
-    pub poll_timeouts: u32,
     /// When a member was crashed or frozen by the timeline (ns).
     pub faults: Vec<i64>,
+    /// When a member was crashed by the timeline (ns).
+    pub crashes: Vec<i64>,
+    /// Removals, revocations and each member's records and pauses.
+    pub log: super::group_outcome::MemberLog,
     pub consumed: u64,
     /// When the group first received a record (ns): pauses before it are the group
     /// forming, not a rebalance of a running group.

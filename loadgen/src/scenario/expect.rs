@@ -80,7 +80,50 @@ pub const METRICS: &[(&str, &str)] = &[
     ),
     (
         "member_removals",
-        "consumers removed from their group (session timeout, poll timeout, or leave)",
+        "consumers removed from their group in the measured part (session timeout, poll \
+         timeout, or leave): the sum of the three removals_ metrics",
+    ),
+    (
+        "removals_session_timeout",
+        "members the coordinator expired (no heartbeat within session.timeout.ms): those \
+         that saw it themselves (the coordinator answered UNKNOWN_MEMBER_ID) plus crashed ones \
+         the group rebalanced after",
+    ),
+    (
+        "removals_poll_timeout",
+        "members that left because a poll did not come within max.poll.interval.ms",
+    ),
+    (
+        "removals_leave",
+        "members that closed with LeaveGroup during the run (remove-consumer, restart-consumer \
+         of a dynamic member)",
+    ),
+    (
+        "false_expiries",
+        "session timeouts of members that were alive (frozen, paused): they saw their own \
+         expiry when they resumed",
+    ),
+    (
+        "revoked_partitions",
+        "partitions members gave up in rebalances (onPartitionsRevoked) in the measured part",
+    ),
+    (
+        "max_revoked_per_rebalance",
+        "most partitions revoked in one rebalance, summed over the members",
+    ),
+    (
+        "max_member_pause_s",
+        "longest time one member went without records between two polls that returned some \
+         (a rebalance, a freeze, a restart), ending in the measured part, seconds",
+    ),
+    (
+        "idle_members",
+        "members alive in the measured part that owned no partition in it",
+    ),
+    (
+        "member_skew",
+        "records of the busiest member over the mean of the members that owned partitions \
+         (1 = evenly shared), measured part",
     ),
     ("max_lag", "largest consumer lag observed, in records"),
     (
@@ -147,6 +190,15 @@ pub const KNOWN_METRICS: &[&str] = &[
     "requests_per_s",
     "redelivered",
     "member_removals",
+    "removals_session_timeout",
+    "removals_poll_timeout",
+    "removals_leave",
+    "false_expiries",
+    "revoked_partitions",
+    "max_revoked_per_rebalance",
+    "max_member_pause_s",
+    "idle_members",
+    "member_skew",
     "max_lag",
     "poll_skips",
     "commits_backwards",
@@ -185,6 +237,15 @@ pub const GROUP_METRICS: &[&str] = &[
     "consumed",
     "rebalances",
     "member_removals",
+    "removals_session_timeout",
+    "removals_poll_timeout",
+    "removals_leave",
+    "false_expiries",
+    "revoked_partitions",
+    "max_revoked_per_rebalance",
+    "max_member_pause_s",
+    "idle_members",
+    "member_skew",
     "pause_s",
     "poll_skips",
     "commits_backwards",

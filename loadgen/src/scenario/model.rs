@@ -268,7 +268,8 @@ pub struct Event {
     /// `"0"` or `0` (broker node 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Located<Target>>,
-    /// How long, for `freeze-consumer`, `pause-broker`, and how long a link or disk
+    /// How long, for `freeze-consumer`, `pause-broker`, the downtime of
+    /// `restart-consumer`, and how long a link or disk
     /// fault lasts (`for = "15s"`; without it the fault stays until undone).
     #[serde(
         rename = "for",
@@ -409,6 +410,9 @@ pub enum EventKind {
     CrashConsumer,
     /// The member stops polling and heartbeating for `for`, then resumes.
     FreezeConsumer,
+    /// The member closes (LeaveGroup unless static) and a new consumer with the same
+    /// configuration (`client.id`, `group.instance.id`) starts `for` later.
+    RestartConsumer,
     StopProducer,
     StartProducer,
     /// The target producer's rate becomes `rate`.
@@ -444,6 +448,7 @@ impl EventKind {
         EventKind::RemoveConsumer,
         EventKind::CrashConsumer,
         EventKind::FreezeConsumer,
+        EventKind::RestartConsumer,
         EventKind::StopProducer,
         EventKind::StartProducer,
         EventKind::SetRate,
@@ -467,6 +472,7 @@ impl EventKind {
             EventKind::RemoveConsumer => "remove-consumer",
             EventKind::CrashConsumer => "crash-consumer",
             EventKind::FreezeConsumer => "freeze-consumer",
+            EventKind::RestartConsumer => "restart-consumer",
             EventKind::StopProducer => "stop-producer",
             EventKind::StartProducer => "start-producer",
             EventKind::SetRate => "set-rate",
@@ -488,9 +494,10 @@ impl EventKind {
     pub fn target_kind(self) -> TargetKind {
         match self {
             EventKind::AddConsumer | EventKind::ResetOffsets => TargetKind::Group,
-            EventKind::RemoveConsumer | EventKind::CrashConsumer | EventKind::FreezeConsumer => {
-                TargetKind::Member
-            }
+            EventKind::RemoveConsumer
+            | EventKind::CrashConsumer
+            | EventKind::FreezeConsumer
+            | EventKind::RestartConsumer => TargetKind::Member,
             EventKind::StopProducer | EventKind::StartProducer | EventKind::SetRate => {
                 TargetKind::Producer
             }
@@ -509,7 +516,10 @@ impl EventKind {
 
     /// Whether the event needs a `for` duration.
     pub fn needs_for(self) -> bool {
-        matches!(self, EventKind::FreezeConsumer | EventKind::PauseBroker)
+        matches!(
+            self,
+            EventKind::FreezeConsumer | EventKind::RestartConsumer | EventKind::PauseBroker
+        )
     }
 
     /// Whether the event may have a `for` duration.
@@ -573,6 +583,8 @@ const EVENT_ALIASES: &[(&str, &str)] = &[
     ("join", "add-consumer"),
     ("freeze", "freeze-consumer"),
     ("pause", "freeze-consumer"),
+    ("restart", "restart-consumer"),
+    ("bounce", "restart-consumer"),
     ("rate", "set-rate"),
 ];
 

@@ -80,7 +80,7 @@ fn scenario_examples_parse() {
 #[test]
 fn scenario_session_timeout_example_content() {
     let s = load(&scenarios_dir().join("session-timeout.toml")).expect("parses");
-    assert_eq!(*s.duration, Duration::from_secs(45));
+    assert_eq!(*s.duration, Duration::from_secs(20));
     assert_eq!(s.seed, Some(7));
     assert_eq!(s.topics[0].partitions, 6);
     let c = &s.consumers[0];
@@ -97,7 +97,10 @@ fn scenario_session_timeout_example_content() {
         })
     );
     let metrics: Vec<&str> = s.expect.iter().map(|x| x.metric.as_str()).collect();
-    assert_eq!(metrics, ["rebalances", "detection_s", "lost"]);
+    assert_eq!(
+        metrics,
+        ["rebalances", "detection_s", "removals_session_timeout", "lost"]
+    );
     assert!(s.expect[1].eval(9.5));
 }
 
@@ -415,6 +418,16 @@ fn scenario_error_event_checks() {
             "freeze-consumer needs a duration: for = \"15s\"",
         ),
         (
+            "at = \"1s\"\ndo = \"restart-consumer\"\ntarget = \"billing/0\"",
+            (18, 6),
+            "restart-consumer needs a duration: for = \"15s\"",
+        ),
+        (
+            "at = \"1s\"\ndo = \"restart\"\ntarget = \"billing/0\"",
+            (18, 6),
+            "did you mean 'restart-consumer'?",
+        ),
+        (
             "at = \"1s\"\ndo = \"set-rate\"\ntarget = \"p1\"\nrate = 5",
             (19, 10),
             "producer 'p1' is not declared in [[producers]]; did you mean 'p0'?",
@@ -471,6 +484,16 @@ fn scenario_error_event_checks() {
     ));
     assert_eq!((line, col), (24, 10));
     assert!(msg.contains("already gone (crash-consumer at 2s)"), "{msg}");
+    // A restarted member is still there: it can be restarted again, or crashed.
+    let s = ok(&two(
+        "at = \"2s\"\ndo = \"restart-consumer\"\ntarget = \"billing/1\"\nfor = \"3s\"",
+        "at = \"6s\"\ndo = \"crash-consumer\"\ntarget = \"billing/1\"",
+    ));
+    assert_eq!(*s.events[0].kind, EventKind::RestartConsumer);
+    assert_eq!(
+        s.events[0].for_duration.as_deref(),
+        Some(&Duration::from_secs(3))
+    );
 }
 
 #[test]

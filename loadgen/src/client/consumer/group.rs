@@ -67,6 +67,12 @@ fn is_coordinator_error(c: i16) -> bool {
 /// The reason a member left the group, as [`ConsumerEvent::LeftGroup`] reports it.
 pub const LEFT_POLL_TIMEOUT: &str = "max.poll.interval.ms exceeded";
 pub const LEFT_CLOSE: &str = "close";
+/// The coordinator answered a heartbeat, a commit or a rejoin with UNKNOWN_MEMBER_ID
+/// (once per removal): it removed the member
+/// (no heartbeat within `session.timeout.ms`, or no rejoin within the rebalance
+/// timeout) while the member was alive. Java logs "member id is not valid" and calls
+/// `onPartitionsLost`.
+pub const LEFT_SESSION_TIMEOUT: &str = "session timed out";
 
 #[derive(Debug, Clone)]
 pub(crate) struct GroupConfig {
@@ -172,6 +178,15 @@ impl GroupShared {
 
     pub fn emit(&self, e: ConsumerEvent) {
         let _ = self.events.send(e);
+    }
+
+    /// The coordinator no longer knows this member (UNKNOWN_MEMBER_ID to a heartbeat,
+    /// a commit or a rejoin): it was removed while alive.
+    fn expired(&self) {
+        self.emit(ConsumerEvent::LeftGroup {
+            reason: LEFT_SESSION_TIMEOUT,
+            at: Instant::now(),
+        });
     }
 
     /// The dedicated connection to the group coordinator (FindCoordinator when unknown).
@@ -316,7 +331,10 @@ pub(crate) async fn join_group(
                 continue;
             }
             code::UNKNOWN_MEMBER_ID => {
-                g.state.lock().member_id.clear();
+                let forgotten = !std::mem::take(&mut g.state.lock().member_id).is_empty();
+                if forgotten {
+                    g.expired();
+                }
                 continue;
             }
             code::REBALANCE_IN_PROGRESS | code::ILLEGAL_GENERATION => {
@@ -617,6 +635,9 @@ async fn heartbeat_once(g: &GroupShared, member: &str, generation: i32, next_hb:
                         "heartbeat: generation lost; partitions are lost, rejoining on the next poll"
                     );
                     st.reset(resp.error_code == code::ILLEGAL_GENERATION);
+                    if resp.error_code == code::UNKNOWN_MEMBER_ID {
+                        g.expired();
+                    }
                     g.poll_wake.notify_one();
                 }
                 code::FENCED_INSTANCE_ID => {
@@ -755,6 +776,9 @@ pub(crate) async fn commit_offsets(
                     let mut st = g.state.lock();
                     if st.generation == generation && generation >= 0 {
                         st.reset(code == code::ILLEGAL_GENERATION);
+                        if code == code::UNKNOWN_MEMBER_ID {
+                            g.expired();
+                        }
                     }
                 }
                 g.poll_wake.notify_one();

@@ -78,7 +78,9 @@ pub enum ConsumerEvent {
         partitions: Vec<(String, i32)>,
         at: Instant,
     },
-    /// The member left the group: `"max.poll.interval.ms exceeded"` or `"close"`.
+    /// The member left the group: `"max.poll.interval.ms exceeded"`, `"close"`, or
+    /// `"session timed out"` (the coordinator had removed it: a heartbeat came back
+    /// UNKNOWN_MEMBER_ID).
     LeftGroup { reason: &'static str, at: Instant },
     /// An OffsetCommit succeeded (auto-commit, `commit_sync`, `commit_async`):
     /// (topic, partition, next offset to consume).
