@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 
 use super::stats::Stats;
+use crate::client::consumer::fetcher::ResetPolicy;
 use crate::client::consumer::{Consumer, ConsumerEvent};
 use crate::client::ClientError;
 use crate::measure::payload;
@@ -72,6 +73,11 @@ pub async fn run(
             }
         };
         observe_generation(&stats, &spec.group, consumer.generation());
+        for r in consumer.take_offset_resets() {
+            if r.policy == ResetPolicy::Earliest {
+                stats.on_offsets_deleted(&spec.group, &r.topic, r.partition, r.from, r.to);
+            }
+        }
         let now = stats.now_ns();
         if records.is_empty() {
             stats

@@ -1032,3 +1032,32 @@ fn link_partition_and_disk_events_check_their_fields() {
         + 1;
     assert_eq!((line, col), (want, 8));
 }
+
+#[test]
+fn a_topic_with_create_false_is_left_to_the_broker_and_takes_no_layout() {
+    let s = ok(r#"
+duration = "10s"
+
+[[topics]]
+name = "signups"
+create = false
+
+[[producers]]
+topic = "signups"
+rate = 10
+"#);
+    assert!(!*s.topics[0].create);
+    assert!(*ok(MINIMAL).topics[0].create, "created by default");
+    let (line, col, msg) = error_at(
+        r#"
+duration = "10s"
+
+[[topics]]
+name = "signups"
+partitions = 3
+create = false
+"#,
+    );
+    assert_eq!((line, col), (7, 10));
+    assert!(msg.contains("num.partitions"), "{msg}");
+}
