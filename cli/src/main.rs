@@ -2,6 +2,7 @@
 
 mod alloc;
 mod broker_cmd;
+mod lessons_cmd;
 mod log_hold;
 mod report_cmd;
 mod run_cmd;
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Run a scenario: embedded broker (or --bootstrap-server), load, checks, report.
     Run(run_cmd::RunArgs),
+    /// The lessons: list the curriculum, or run one lesson by name.
+    Lessons(lessons_cmd::LessonsArgs),
     /// Run just the broker, for your own clients.
     Broker(broker_cmd::BrokerArgs),
     /// List, describe, create, delete or alter topics (kafka-topics.sh).
@@ -51,7 +54,7 @@ fn main() -> ExitCode {
     // A scenario run prints its own progress and events; broker and client logs stay
     // at warnings (RUST_LOG overrides).
     let default_filter = match cli.command {
-        Command::Run(_) => "warn,kafkalab_loadgen::client::consumer=error",
+        Command::Run(_) | Command::Lessons(_) => "warn,kafkalab_loadgen::client::consumer=error",
         Command::Broker(_) => "info",
         // The Kafka tools print their own output; client logs only for warnings.
         Command::Topics(_)
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Broker(args) => broker_cmd::main(args),
         Command::Run(args) => return ExitCode::from(run_cmd::main(args)),
+        Command::Lessons(args) => return ExitCode::from(lessons_cmd::main(args)),
         Command::Topics(args) => return ExitCode::from(tools::topics::main(args)),
         Command::Produce(args) => return ExitCode::from(tools::produce::main(args)),
         Command::Consume(args) => return ExitCode::from(tools::consume::main(args)),

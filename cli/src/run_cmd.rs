@@ -20,7 +20,14 @@ mod sweep;
 #[derive(Args, Clone)]
 pub struct RunArgs {
     /// The scenario file (TOML), e.g. scenarios/session-timeout.toml.
-    scenario: PathBuf,
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub opts: RunOpts,
+}
+
+/// How to run a scenario (`kafkalab run` and `kafkalab lessons NAME` take the same).
+#[derive(Args, Clone)]
+pub struct RunOpts {
     /// Run against this Kafka cluster instead of the embedded broker.
     #[arg(long = "bootstrap-server")]
     bootstrap_server: Option<String>,
@@ -49,6 +56,11 @@ pub struct RunArgs {
     /// terminal).
     #[arg(long)]
     no_tui: bool,
+    /// Run the lesson's negative control: the scenario with its `[control]` applied
+    /// (the change that undoes the lesson). An expectation must then fail (exit 1):
+    /// the proof that the lesson's checks can fail.
+    #[arg(long)]
+    control: bool,
 }
 
 /// Exit status: 0 all expectations held, 1 one failed, 2 the run could not happen.
@@ -60,10 +72,28 @@ pub fn main(args: RunArgs) -> u8 {
             return 2;
         }
     };
-    let seed = args.seed.or(scenario.seed).unwrap_or_else(rand::random);
+    let scenario = if args.opts.control {
+        match scenario.with_control() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("kafkalab: {}: {e}", args.scenario.display());
+                return 2;
+            }
+        }
+    } else {
+        scenario
+    };
+    let seed = args
+        .opts
+        .seed
+        .or(scenario.seed)
+        .unwrap_or_else(rand::random);
     println!("kafkalab run {} — seed {seed}", scenario.name);
     if !scenario.about.is_empty() {
         println!("{}", scenario.about.trim());
+    }
+    if let Some(c) = &scenario.controlled {
+        println!("control: {} (an expectation should now fail)", c.text());
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -99,10 +129,11 @@ async fn run(
     place: Option<(PathBuf, String)>,
 ) -> Result<engine::RunOutcome, String> {
     let (now, stamp) = wall_clock();
-    let (report_root, stamp) = place.unwrap_or_else(|| (args.report_dir.clone(), stamp));
+    let (report_root, stamp) = place.unwrap_or_else(|| (args.opts.report_dir.clone(), stamp));
     let mut embedded = None;
     let mut _log_dir = None;
     let bootstrap = match args
+        .opts
         .bootstrap_server
         .clone()
         .or_else(|| scenario.cluster.bootstrap.as_ref().map(|b| b.to_string()))
@@ -165,9 +196,9 @@ async fn run(
     };
     let registry = prometheus::Registry::new();
     let (stop_metrics, metrics_rx) = tokio::sync::watch::channel(false);
-    let listener = match tokio::net::TcpListener::bind(args.metrics_listener).await {
+    let listener = match tokio::net::TcpListener::bind(args.opts.metrics_listener).await {
         Ok(l) => l,
-        Err(_) => tokio::net::TcpListener::bind((args.metrics_listener.ip(), 0))
+        Err(_) => tokio::net::TcpListener::bind((args.opts.metrics_listener.ip(), 0))
             .await
             .map_err(|e| format!("cannot serve metrics: {e}"))?,
     };
@@ -214,7 +245,7 @@ async fn run(
             seed,
             progress: view_hooks.is_none(),
             registry: Some(registry),
-            measure: !args.no_measure,
+            measure: !args.opts.no_measure,
             view: view_hooks,
             faults,
         },
@@ -226,7 +257,7 @@ async fn run(
         eprintln!("kafkalab: live view: {e}");
     }
     crate::log_hold::release();
-    tokio::time::sleep(std::time::Duration::from_secs(args.metrics_linger)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(args.opts.metrics_linger)).await;
     let _ = stop_metrics.send(true);
     let _ = metrics_task.await;
     match embedded {
@@ -246,8 +277,8 @@ type View = (
 /// The live view: with --tui, or when stdout and stdin are a terminal (unless --no-tui).
 fn start_view(args: &RunArgs) -> Result<Option<View>, String> {
     use std::io::IsTerminal;
-    let wanted = args.tui
-        || (!args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal());
+    let wanted = args.opts.tui
+        || (!args.opts.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal());
     if !wanted {
         return Ok(None);
     }
@@ -257,7 +288,7 @@ fn start_view(args: &RunArgs) -> Result<Option<View>, String> {
             crate::log_hold::hold();
             Ok(Some((hooks, handle)))
         }
-        Err(e) if args.tui => Err(format!("--tui: cannot use the terminal: {e}")),
+        Err(e) if args.opts.tui => Err(format!("--tui: cannot use the terminal: {e}")),
         Err(e) => {
             eprintln!("kafkalab: no live view ({e}); printing progress lines");
             Ok(None)

@@ -59,7 +59,10 @@ fn point_line(run: &PointRun) -> String {
 /// a point could not run.
 pub fn main(runtime: &Runtime, scenario: &Scenario, args: &RunArgs, seed: u64) -> u8 {
     let (started_at, stamp) = super::wall_clock();
-    let dir = args.report_dir.join(format!("{}-{}", scenario.name, stamp));
+    let dir = args
+        .opts
+        .report_dir
+        .join(format!("{}-{}", scenario.name, stamp));
     let points = scenario.sweep_points();
     let repeats = *scenario.sweep.repeats;
     let total = points.len() * repeats as usize;
@@ -71,8 +74,8 @@ pub fn main(runtime: &Runtime, scenario: &Scenario, args: &RunArgs, seed: u64) -
     );
     // Points print one line each; a live view per point would only flicker.
     let mut point_args = args.clone();
-    point_args.tui = false;
-    point_args.no_tui = true;
+    point_args.opts.tui = false;
+    point_args.opts.no_tui = true;
     let names = scenario.sweep.short_names();
     let mut results = Vec::with_capacity(points.len());
     let mut done = 0;

@@ -378,6 +378,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
     let mut report = Report::new(scenario.name.clone(), opts.seed, opts.started_at.clone());
     report.duration_s = measured_s;
     report.settings = settings;
+    report.control = scenario.controlled.as_ref().map(|c| c.text());
     report
         .latency
         .insert("produce".into(), stats.produce_latency.lock().summary());

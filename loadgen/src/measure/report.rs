@@ -64,6 +64,10 @@ pub struct Report {
     pub duration_s: f64,
     /// Settings differing from defaults.
     pub settings: Settings,
+    /// The `[control]` this run was made with (`kafkalab run --control`): what it
+    /// changed and why that undoes the lesson.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
     /// Latency summaries by name ("produce", "e2e", ...), whole run.
     pub latency: BTreeMap<String, LatencySummary>,
     /// One verification result per consumer group.
@@ -97,6 +101,7 @@ impl Report {
             started_at: started_at.into(),
             duration_s: 0.0,
             settings: Settings::default(),
+            control: None,
             latency: BTreeMap::new(),
             verification: Vec::new(),
             pauses: PauseSummary::default(),

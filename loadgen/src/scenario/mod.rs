@@ -1,22 +1,28 @@
 //! Scenario files: model, parsing with file:line:col errors, durations, expectations,
-//! sweeps.
+//! sweeps, controls.
 //!
 //! A scenario is a TOML file (see `scenarios/README.md` for the format). [`load`] or
 //! [`parse`] turn it into a checked [`Scenario`]; errors read
 //! `file:line:col: what was expected`.
 
+mod control;
 mod duration;
 mod expect;
+mod lesson;
 mod located;
 mod model;
 mod parse;
+mod setting;
 mod suggest;
 mod sweep;
 
+pub use control::Control;
 pub use duration::{format_duration, parse_duration, ProcessingModel};
 pub use expect::{check_metric_name, describe_metric, Check, Expectation, KNOWN_METRICS, METRICS};
+pub use lesson::Module;
 pub use model::*;
 pub use parse::{load, parse, ScenarioError};
+pub use suggest::did_you_mean;
 pub use sweep::{
     value_text, Sweep, SweepAxis, SweepCheck, SweepExpectation, SweepPoint, Trend, TREND_TOLERANCE,
 };

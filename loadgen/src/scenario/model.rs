@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::control::Control;
 use super::duration::{self, ProcessingModel};
 use super::expect::{self, Expectation};
+use super::lesson::Module;
 pub use super::located::Located;
 use super::suggest;
 use super::sweep::Sweep;
@@ -36,6 +38,13 @@ pub struct Scenario {
     /// What to look at while it runs.
     #[serde(default)]
     pub watch: String,
+    /// The curriculum module a lesson belongs to (`kafkalab lessons` groups by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<Located<Module>>,
+    /// The setting(s) the lesson teaches, as a learner would look them up
+    /// (`"linger.ms"`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub setting: String,
     /// How long the load runs, warm-up included (`"60s"`).
     #[serde(with = "duration::serde_located")]
     pub duration: Located<Duration>,
@@ -70,6 +79,13 @@ pub struct Scenario {
     /// The `[sweep]` table: one run per combination of the listed values.
     #[serde(default, skip_serializing_if = "Sweep::is_empty")]
     pub sweep: Sweep,
+    /// The `[control]` table: what undoes the lesson (`--control` applies it).
+    #[serde(default, skip_serializing_if = "Control::is_empty")]
+    pub control: Control,
+    /// The control this scenario was made with ([`Scenario::with_control`]); `None` for
+    /// the scenario as written.
+    #[serde(skip)]
+    pub controlled: Option<Control>,
 }
 
 impl Scenario {
@@ -245,6 +261,9 @@ pub struct Consumer {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
+    /// A name for `[control] drop_events` to remove this one event by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Located<String>>,
     /// When, from the start of the run (`"20s"`).
     #[serde(with = "duration::serde_located")]
     pub at: Located<Duration>,

@@ -611,7 +611,8 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
     }
 
     // Expectations that need something in the scenario.
-    for x in &s.expect {
+    // (Not once a control removed the event: the check then fails, as it should.)
+    for x in s.expect.iter().filter(|_| s.controlled.is_none()) {
         if x.metric.as_str() == "detection_s"
             && !s.events.iter().any(|e| {
                 matches!(
@@ -628,7 +629,31 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
         }
     }
 
+    // Event names: unique, and not a kind (drop_events takes both).
+    for (i, e) in s.events.iter().enumerate() {
+        let Some(name) = &e.name else { continue };
+        if EventKind::ALL.iter().any(|k| k.as_str() == name.as_str()) {
+            return fail(
+                &name.span,
+                format!(
+                    "event name '{}' is an event kind; pick another name",
+                    name.value
+                ),
+            );
+        }
+        if s.events[..i]
+            .iter()
+            .any(|o| o.name.as_ref().is_some_and(|n| n.value == name.value))
+        {
+            return fail(
+                &name.span,
+                format!("event name '{}' is used twice", name.value),
+            );
+        }
+    }
+
     super::sweep::validate(s)?;
+    super::control::validate(s)?;
     Ok(())
 }
 

@@ -50,7 +50,7 @@ where
 }
 
 /// `"; did you mean 'x'?"` or an empty string.
-pub(crate) fn did_you_mean<'a, I>(input: &str, candidates: I) -> String
+pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> String
 where
     I: IntoIterator<Item = &'a str>,
 {

@@ -1061,3 +1061,5 @@ create = false
     assert_eq!((line, col), (7, 10));
     assert!(msg.contains("num.partitions"), "{msg}");
 }
+
+mod control;
