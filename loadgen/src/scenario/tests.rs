@@ -1062,4 +1062,34 @@ create = false
     assert!(msg.contains("num.partitions"), "{msg}");
 }
 
+#[test]
+fn cluster_brokers_is_a_setting_path_and_each_size_is_checked() {
+    let base = r#"
+duration = "10s"
+
+[cluster]
+brokers = 3
+
+[[topics]]
+name = "orders"
+replication_factor = 3
+
+[[producers]]
+topic = "orders"
+rate = 10
+"#;
+    let s = ok(&format!("{base}\n[sweep]\n\"cluster.brokers\" = [3, 4]\n"));
+    let sizes: Vec<u32> = s
+        .sweep_points()
+        .iter()
+        .map(|p| s.with_point(p).expect("point").cluster.brokers)
+        .collect();
+    assert_eq!(sizes, vec![3, 4]);
+    // A size the topics do not fit is the sweep's error.
+    let (_, _, msg) = error_at(&format!("{base}\n[sweep]\n\"cluster.brokers\" = [2, 3]\n"));
+    assert!(msg.contains("replication_factor 3"), "{msg}");
+    let (_, _, msg) = error_at(&format!("{base}\n[sweep]\n\"cluster.broker\" = [3, 4]\n"));
+    assert!(msg.contains("only cluster.brokers and broker settings"), "{msg}");
+}
+
 mod control;
