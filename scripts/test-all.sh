@@ -2,8 +2,9 @@
 # Runs every test kafkalab has, from a clean clone: formatting and lints, the Rust unit
 # and integration tests (the rdkafka crate drives the broker), and the Python client
 # suites (confluent-kafka 2.0.2 and 2.16.1, kafka-python), whose pinned packages are
-# installed into .venv-clients/ by scripts/client-tests.sh; then every shipped scenario
-# runs with `kafkalab run` and must meet its [expect] checks; last, a real Prometheus
+# installed into .venv-clients/ by scripts/client-tests.sh; then every shipped lesson
+# runs with `kafkalab run` and must meet its [expect] checks, and again with its
+# [control] applied (`--control`), where a check must fail; last, a real Prometheus
 # (installed when missing) scrapes a run and evaluates every dashboard panel's query.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,7 @@ cargo test --workspace
 step "client suites (confluent-kafka, kafka-python)"
 scripts/client-tests.sh
 
-step "scenarios (kafkalab run, embedded broker)"
+step "lessons (kafkalab run and kafkalab run --control, embedded broker)"
 scripts/scenario-tests.sh
 
 step "metrics and dashboards against a real Prometheus"

@@ -233,32 +233,12 @@ impl ClientSettings {
     }
 }
 
-/// `TopicAlreadyExists` -> `TOPIC_ALREADY_EXISTS` (Kafka's `Errors` enum names).
-pub fn upper_snake(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 8);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
-}
-
 /// A client error as the tools print it: Kafka errors by their protocol name
 /// (`TOPIC_ALREADY_EXISTS (36): Topic 't' already exists.`).
 pub fn error_text(e: &ClientError) -> String {
     match e {
-        ClientError::Kafka {
-            code,
-            name,
-            message,
-        } => {
-            let name = if name == "UNKNOWN" {
-                "UNKNOWN_SERVER_ERROR".to_string()
-            } else {
-                upper_snake(name)
-            };
+        ClientError::Kafka { code, message, .. } => {
+            let name = e.kafka_error_name().unwrap_or_default();
             match message {
                 Some(m) if !m.is_empty() => format!("{name} ({code}): {m}"),
                 _ => format!("{name} ({code})"),
@@ -422,7 +402,10 @@ mod tests {
 
     #[test]
     fn error_names() {
-        assert_eq!(upper_snake("TopicAlreadyExists"), "TOPIC_ALREADY_EXISTS");
+        assert_eq!(
+            kafkalab_loadgen::client::error::upper_snake("TopicAlreadyExists"),
+            "TOPIC_ALREADY_EXISTS"
+        );
         let e = ClientError::kafka(36, Some("Topic 't' already exists.".into()));
         assert_eq!(
             error_text(&e),

@@ -40,6 +40,18 @@ impl ClientError {
         }
     }
 
+    /// The Kafka error's protocol name (`MESSAGE_TOO_LARGE`, as Kafka's `Errors` enum
+    /// spells it), if this is a Kafka error.
+    pub fn kafka_error_name(&self) -> Option<String> {
+        match self {
+            ClientError::Kafka { name, .. } if name == "UNKNOWN" => {
+                Some("UNKNOWN_SERVER_ERROR".into())
+            }
+            ClientError::Kafka { name, .. } => Some(upper_snake(name)),
+            _ => None,
+        }
+    }
+
     /// The Kafka error code, if this is a broker-reported error.
     pub fn code(&self) -> Option<i16> {
         match self {
@@ -72,4 +84,16 @@ pub fn check(
     } else {
         Err(ClientError::kafka(code, message.map(|m| m.to_string())))
     }
+}
+
+/// `TopicAlreadyExists` -> `TOPIC_ALREADY_EXISTS` (Kafka's `Errors` enum names).
+pub fn upper_snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }

@@ -172,7 +172,18 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         .fold((opts.seed as u32) ^ ((opts.seed >> 32) as u32), |h, b| {
             (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
         });
-    let stats = Arc::new(Stats::new(run_id, opts.measure, &group_names, partitions));
+    let producer_entries: Vec<(String, u32)> = scenario
+        .producers
+        .iter()
+        .map(|p| (p.name.to_string(), p.count))
+        .collect();
+    let stats = Arc::new(Stats::new(
+        run_id,
+        opts.measure,
+        &group_names,
+        &producer_entries,
+        partitions,
+    ));
     let cluster_watch = cluster_watch::ClusterWatch::start(
         &opts.bootstrap,
         scenario.topics.iter().map(|t| t.name.to_string()).collect(),
@@ -372,7 +383,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
     );
     outcome::measure_cluster(&mut measured, scenario, &cluster_samples);
     measured.0.insert(
-        "topic_partitions",
+        "topic_partitions".into(),
         topic_partitions(&admin, scenario).await as f64,
     );
     let mut report = Report::new(scenario.name.clone(), opts.seed, opts.started_at.clone());

@@ -11,11 +11,11 @@ use crate::scenario::{EventKind, Scenario};
 
 /// Every expectation metric the run could measure (see `scenario::KNOWN_METRICS`).
 #[derive(Debug, Clone, Default)]
-pub struct Measured(pub BTreeMap<&'static str, f64>);
+pub struct Measured(pub BTreeMap<String, f64>);
 
 impl Measured {
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.0.get(name).copied()
+        crate::scenario::lookup(&self.0, name)
     }
 }
 
@@ -36,11 +36,19 @@ pub fn measure(
     let sum = |f: &dyn Fn(&crate::measure::VerificationSummary) -> u64| {
         verifications.iter().map(f).sum::<u64>() as f64
     };
-    m.insert("lost", sum(&|v| v.lost));
-    m.insert("duplicates", sum(&|v| v.duplicates));
-    m.insert("redelivered", sum(&|v| v.redelivered));
-    m.insert("out_of_order", sum(&|v| v.out_of_order));
-    m.insert("lost_to_retention", sum(&|v| v.lost_to_retention));
+    m.insert("lost".into(), sum(&|v| v.lost));
+    m.insert("duplicates".into(), sum(&|v| v.duplicates));
+    m.insert("redelivered".into(), sum(&|v| v.redelivered));
+    m.insert("out_of_order".into(), sum(&|v| v.out_of_order));
+    m.insert(
+        "produce_throughput_rps".into(),
+        after_warmup.0 as f64 / measured_s,
+    );
+    m.insert("throughput_rps".into(), after_warmup.1 as f64 / measured_s);
+    m.insert(
+        "lost_to_retention".into(),
+        sum(&|v| v.lost_to_retention),
+    );
     // Has produce latency recovered by the end? The worst second of the last five.
     if let Some(p99) = series
         .seconds
@@ -50,12 +58,12 @@ pub fn measure(
         .filter_map(|s| s.produce_latency.as_ref().map(|l| l.p99_ms))
         .reduce(f64::max)
     {
-        m.insert("end_p99_produce_ms", p99);
+        m.insert("end_p99_produce_ms".into(), p99);
     }
-    m.insert("produce_throughput_rps", after_warmup.0 as f64 / measured_s);
-    m.insert("throughput_rps", after_warmup.1 as f64 / measured_s);
     let requests: u64 = producers.iter().map(|p| p.requests).sum();
     let sent: u64 = producers.iter().map(|p| p.records_sent).sum();
+    measure_producers(&mut m, scenario, stats, producers);
+    measure_groups(&mut m, scenario, stats, &verifications);
     measure_so_far(
         &mut m,
         scenario,
@@ -72,32 +80,32 @@ pub fn measure(
 /// rebalances after warm-up, crash-to-rebalance detection, member removals, the longest
 /// group pause and the highest lag.
 pub(super) fn measure_so_far(
-    m: &mut BTreeMap<&'static str, f64>,
+    m: &mut BTreeMap<String, f64>,
     scenario: &Scenario,
     stats: &Stats,
     series: &Series,
     (requests, sent): (u64, u64),
     elapsed_s: f64,
 ) {
-    m.insert("produced", stats.produced.total() as f64);
-    m.insert("consumed", stats.consumed.total() as f64);
+    m.insert("produced".into(), stats.produced.total() as f64);
+    m.insert("consumed".into(), stats.consumed.total() as f64);
     let p = stats.produce_latency.lock().summary();
     let e = stats.e2e_latency.lock().summary();
     if p.count > 0 {
-        m.insert("p50_produce_ms", p.p50_ms);
-        m.insert("p99_produce_ms", p.p99_ms);
-        m.insert("p999_produce_ms", p.p999_ms);
+        m.insert("p50_produce_ms".into(), p.p50_ms);
+        m.insert("p99_produce_ms".into(), p.p99_ms);
+        m.insert("p999_produce_ms".into(), p.p999_ms);
     }
     if e.count > 0 {
-        m.insert("p50_e2e_ms", e.p50_ms);
-        m.insert("p99_e2e_ms", e.p99_ms);
-        m.insert("p999_e2e_ms", e.p999_ms);
+        m.insert("p50_e2e_ms".into(), e.p50_ms);
+        m.insert("p99_e2e_ms".into(), e.p99_ms);
+        m.insert("p999_e2e_ms".into(), e.p999_ms);
     }
     if requests > 0 {
-        m.insert("records_per_request", sent as f64 / requests as f64);
+        m.insert("records_per_request".into(), sent as f64 / requests as f64);
     }
     if elapsed_s > 0.5 {
-        m.insert("requests_per_s", requests as f64 / elapsed_s);
+        m.insert("requests_per_s".into(), requests as f64 / elapsed_s);
     }
     let warmup_ns = scenario.warmup.as_nanos() as i64;
     let groups = stats.groups.lock();
@@ -106,7 +114,7 @@ pub(super) fn measure_so_far(
         .values()
         .map(|g| g.generations.values().filter(|t| **t > warmup_ns).count())
         .sum();
-    m.insert("rebalances", rebalances as f64);
+    m.insert("rebalances".into(), rebalances as f64);
     // Detection: from a crash/freeze to the first rejoin of the group after it.
     let detection = groups
         .values()
@@ -120,23 +128,131 @@ pub(super) fn measure_so_far(
         })
         .reduce(f64::max);
     if let Some(d) = detection {
-        m.insert("detection_s", d);
+        m.insert("detection_s".into(), d);
     }
     let removals: u32 = groups
         .values()
         .map(|g| g.poll_timeouts + g.faults.len() as u32)
         .sum();
-    m.insert("member_removals", removals as f64);
-    drop(groups);
+    m.insert("member_removals".into(), removals as f64);
     let pauses = stats.pauses.lock().summary(stats.now_ns());
-    m.insert("pause_s", pauses.longest_group_pause_ms / 1000.0);
+    m.insert("pause_s".into(), running_pause_s(&pauses, &groups, None));
+    drop(groups);
     let max_lag = series
         .seconds
         .iter()
         .filter_map(|s| s.lag_max)
         .max()
         .unwrap_or(0);
-    m.insert("max_lag", max_lag as f64);
+    m.insert("max_lag".into(), max_lag as f64);
+}
+
+/// The longest group-wide pause of a running group, seconds (of `only` that group, or
+/// any): an episode that began before its group had consumed anything is the group
+/// forming (`group.initial.rebalance.delay.ms` and the first join), not a rebalance.
+fn running_pause_s(
+    pauses: &crate::measure::PauseSummary,
+    groups: &BTreeMap<String, super::stats::GroupObs>,
+    only: Option<&str>,
+) -> f64 {
+    pauses
+        .pauses
+        .iter()
+        .filter(|p| only.is_none_or(|g| p.group == g))
+        .filter(|p| {
+            groups
+                .get(&p.group)
+                .and_then(|g| g.first_consumed_ns)
+                .is_some_and(|first| p.start_ms * 1e6 >= first as f64)
+        })
+        .map(|p| p.group_pause_ms / 1000.0)
+        .fold(0.0, f64::max)
+}
+
+/// Per `[[producers]]` entry (`producers.<name>.<metric>`), and the run-wide error and
+/// retry counts.
+fn measure_producers(
+    m: &mut BTreeMap<String, f64>,
+    scenario: &Scenario,
+    stats: &Stats,
+    instances: &[ProducerMetricsSnapshot],
+) {
+    let elapsed_s = scenario.duration.as_secs_f64();
+    let mut all_errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut all_retries = 0u64;
+    for (entry, obs) in stats.producers.iter().enumerate() {
+        let mine: Vec<&ProducerMetricsSnapshot> = instances
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| stats.producer_entry_of(*i as u32) == Some(entry))
+            .map(|(_, p)| p)
+            .collect();
+        let sent: u64 = mine.iter().map(|p| p.records_sent).sum();
+        let requests: u64 = mine.iter().map(|p| p.requests).sum();
+        let retries: u64 = mine.iter().map(|p| p.record_retries).sum();
+        let key = |metric: &str| format!("producers.{}.{metric}", obs.name);
+        m.insert(key("produced"), sent as f64);
+        if requests > 0 {
+            m.insert(key("records_per_request"), sent as f64 / requests as f64);
+        }
+        if elapsed_s > 0.5 {
+            m.insert(key("requests_per_s"), requests as f64 / elapsed_s);
+        }
+        let lat = obs.latency.lock().summary();
+        if lat.count > 0 {
+            m.insert(key("p50_produce_ms"), lat.p50_ms);
+            m.insert(key("p99_produce_ms"), lat.p99_ms);
+            m.insert(key("p999_produce_ms"), lat.p999_ms);
+        }
+        let errors = obs.errors.lock().clone();
+        m.insert(key("produce_errors"), errors.values().sum::<u64>() as f64);
+        for (name, n) in errors {
+            m.insert(key(&format!("produce_errors.{name}")), n as f64);
+            *all_errors.entry(name).or_default() += n;
+        }
+        m.insert(key("retries"), retries as f64);
+        all_retries += retries;
+    }
+    m.insert(
+        "produce_errors".into(),
+        all_errors.values().sum::<u64>() as f64,
+    );
+    for (name, n) in all_errors {
+        m.insert(format!("produce_errors.{name}"), n as f64);
+    }
+    m.insert("retries".into(), all_retries as f64);
+}
+
+/// Per consumer group (`groups.<group>.<metric>`).
+fn measure_groups(
+    m: &mut BTreeMap<String, f64>,
+    scenario: &Scenario,
+    stats: &Stats,
+    verifications: &[crate::measure::VerificationSummary],
+) {
+    let warmup_ns = scenario.warmup.as_nanos() as i64;
+    let pauses = stats.pauses.lock().summary(stats.now_ns());
+    let groups = stats.groups.lock();
+    for (name, g) in groups.iter() {
+        let key = |metric: &str| format!("groups.{name}.{metric}");
+        if let Some(v) = verifications.iter().find(|v| v.group == *name) {
+            m.insert(key("lost"), v.lost as f64);
+            m.insert(key("duplicates"), v.duplicates as f64);
+            m.insert(key("out_of_order"), v.out_of_order as f64);
+            m.insert(key("redelivered"), v.redelivered as f64);
+        }
+        m.insert(key("consumed"), g.consumed as f64);
+        let rebalances = g.generations.values().filter(|t| **t > warmup_ns).count();
+        m.insert(key("rebalances"), rebalances as f64);
+        m.insert(
+            key("member_removals"),
+            f64::from(g.poll_timeouts) + g.faults.len() as f64,
+        );
+        m.insert(
+            key("pause_s"),
+            running_pause_s(&pauses, &groups, Some(name)),
+        );
+    }
 }
 
 /// What the once-a-second cluster samples show (nothing without several brokers).
@@ -149,18 +265,18 @@ pub fn measure_cluster(
         return;
     }
     let f = ClusterFigures::of(samples, last_fault_end_s(scenario));
-    m.0.insert("max_under_replicated", f64::from(f.max_under_replicated));
-    m.0.insert("leader_changes", f64::from(f.leader_changes));
-    m.0.insert("no_controller_s", f64::from(f.no_controller_s));
-    m.0.insert("offline_partitions_s", f64::from(f.offline_partitions_s));
-    m.0.insert("max_offline_partitions", f64::from(f.max_offline_partitions));
-    m.0.insert("isr_expands", f64::from(f.isr_expands));
+    m.0.insert("max_under_replicated".into(), f64::from(f.max_under_replicated));
+    m.0.insert("leader_changes".into(), f64::from(f.leader_changes));
+    m.0.insert("no_controller_s".into(), f64::from(f.no_controller_s));
+    m.0.insert("offline_partitions_s".into(), f64::from(f.offline_partitions_s));
+    m.0.insert("max_offline_partitions".into(), f64::from(f.max_offline_partitions));
+    m.0.insert("isr_expands".into(), f64::from(f.isr_expands));
     m.0.insert(
-        "not_preferred_leaders_at_end",
+        "not_preferred_leaders_at_end".into(),
         f64::from(f.not_preferred_at_end),
     );
     if let Some(s) = f.isr_full_s {
-        m.0.insert("isr_full_s", s);
+        m.0.insert("isr_full_s".into(), s);
     }
 }
 
@@ -264,7 +380,7 @@ pub fn summary_text(
         _ => format!("{:.0}", get("lost")),
     };
     out.push_str(&format!(
-        "verification: lost {lost}, duplicates {:.0}, out of order {:.0}; rebalances {:.0}, longest group pause {:.2} s\n",
+        "verification: lost {lost}, duplicates {:.0}, out of order {:.0}; rebalances {:.0}, longest pause of a running group {:.2} s\n",
         get("duplicates"),
         get("out_of_order"),
         get("rebalances"),
@@ -288,7 +404,109 @@ pub fn summary_text(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+    use crate::client::producer::Tag;
+
+    const SCENARIO: &str = r#"
+duration = "10s"
+[[topics]]
+name = "t"
+[[producers]]
+name = "fast"
+topic = "t"
+rate = 10
+[[producers]]
+name = "big"
+topic = "t"
+count = 2
+rate = 10
+[[consumers]]
+group = "billing"
+topic = "t"
+[expect]
+"producers.big.produce_errors.MESSAGE_TOO_LARGE" = ">= 3"
+"producers.fast.produce_errors.MESSAGE_TOO_LARGE" = 0
+"producers.fast.records_per_request" = ">= 4"
+"groups.billing.consumed" = 0
+"produce_errors" = 3
+"retries" = 7
+"#;
+
+    #[test]
+    fn scoped_metrics_count_per_entry_and_in_all() {
+        let scenario = crate::scenario::parse("t.toml", SCENARIO).expect("valid");
+        let partitions: HashMap<(String, i32), u32> = [(("t".to_string(), 0), 0)].into();
+        let stats = Stats::new(
+            1,
+            true,
+            &["billing".to_string()],
+            &[("fast".into(), 1), ("big".into(), 2)],
+            partitions,
+        );
+        // Instance 2 is big's second instance.
+        let failed: Vec<(i64, Tag)> = (0..3).map(|i| (-1, Tag(i, 0))).collect();
+        stats.on_failed_batch(2, 0, &failed, "MESSAGE_TOO_LARGE");
+        let snap = |sent, requests, retries| ProducerMetricsSnapshot {
+            records_sent: sent,
+            requests,
+            record_retries: retries,
+            ..Default::default()
+        };
+        let instances = [snap(40, 8, 0), snap(10, 10, 3), snap(0, 0, 4)];
+        let m = measure(
+            &scenario,
+            &stats,
+            &Series::default(),
+            &instances,
+            10.0,
+            (0, 0),
+        );
+        assert_eq!(m.get("producers.big.produce_errors"), Some(3.0));
+        assert_eq!(
+            m.get("producers.big.produce_errors.MESSAGE_TOO_LARGE"),
+            Some(3.0)
+        );
+        // Never counted for fast: 0, not "no value".
+        assert_eq!(
+            m.get("producers.fast.produce_errors.MESSAGE_TOO_LARGE"),
+            Some(0.0)
+        );
+        assert_eq!(m.get("producers.fast.records_per_request"), Some(5.0));
+        assert_eq!(m.get("producers.big.records_per_request"), Some(1.0));
+        assert_eq!(m.get("producers.big.retries"), Some(7.0));
+        assert_eq!(m.get("produce_errors.MESSAGE_TOO_LARGE"), Some(3.0));
+        assert_eq!(m.get("groups.billing.consumed"), Some(0.0));
+        assert_eq!(m.get("groups.billing.lost"), Some(0.0));
+        let outcomes = evaluate(&scenario, &m);
+        assert!(outcomes.iter().all(|o| o.passed), "{outcomes:?}");
+        // And the same checks fail on other figures.
+        let other = [snap(10, 8, 0), snap(10, 10, 0), snap(0, 0, 0)];
+        let stats2 = Stats::new(
+            1,
+            true,
+            &["billing".to_string()],
+            &[("fast".into(), 1), ("big".into(), 2)],
+            HashMap::new(),
+        );
+        let m = measure(&scenario, &stats2, &Series::default(), &other, 10.0, (0, 0));
+        let outcomes = evaluate(&scenario, &m);
+        let failed: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| !o.passed)
+            .map(|o| o.name.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "producers.big.produce_errors.MESSAGE_TOO_LARGE",
+                "producers.fast.records_per_request",
+                "produce_errors",
+                "retries"
+            ]
+        );
+    }
 
     fn scenario(events: &str) -> Scenario {
         let text = format!(

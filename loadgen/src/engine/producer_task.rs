@@ -141,7 +141,7 @@ pub async fn run(
             .send_tagged(record, Tag(seq, intended_ns as u64))
             .await
         {
-            stats.on_fail(spec.index, pid, seq);
+            stats.on_fail(spec.index, pid, seq, &super::stats::failure_name(&e));
             tracing::warn!(producer = spec.index, "send failed: {e}");
         }
         if ctl.rate.is_none() && seq.is_multiple_of(256) {
@@ -173,9 +173,12 @@ impl DeliveryListener for Acks {
         };
         match batch.result {
             Ok(()) => self.stats.on_acked_batch(self.producer, pid, batch.records),
-            Err(_) => self
-                .stats
-                .on_failed_batch(self.producer, pid, batch.records),
+            Err(e) => self.stats.on_failed_batch(
+                self.producer,
+                pid,
+                batch.records,
+                &super::stats::failure_name(e),
+            ),
         }
     }
 }

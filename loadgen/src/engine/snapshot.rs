@@ -625,7 +625,7 @@ enum Live {
 /// The `[expect]` metrics that can be read cheaply while the run goes on, with the
 /// definitions `outcome::measure` applies at the end. Verification (loss, duplicates,
 /// order) settles only after the drain: records in flight are not lost yet.
-struct LiveMeasures(BTreeMap<&'static str, f64>);
+struct LiveMeasures(BTreeMap<String, f64>);
 
 impl LiveMeasures {
     fn take(
@@ -641,11 +641,11 @@ impl LiveMeasures {
         let measured_s = now_s - scenario.warmup.as_secs_f64();
         if phase == Phase::Measuring && measured_s > 0.5 {
             m.insert(
-                "produce_throughput_rps",
+                "produce_throughput_rps".into(),
                 stats.acked.total().saturating_sub(baseline.0) as f64 / measured_s,
             );
             m.insert(
-                "throughput_rps",
+                "throughput_rps".into(),
                 stats.consumed.total().saturating_sub(baseline.1) as f64 / measured_s,
             );
         }

@@ -25,6 +25,35 @@ pub struct GroupObs {
     /// When a member was crashed or frozen by the timeline (ns).
     pub faults: Vec<i64>,
     pub consumed: u64,
+    /// When the group first received a record (ns): pauses before it are the group
+    /// forming, not a rebalance of a running group.
+    pub first_consumed_ns: Option<i64>,
+}
+
+/// What the engine saw of one `[[producers]]` entry (all its instances).
+#[derive(Debug)]
+pub struct ProducerObs {
+    pub name: String,
+    /// Produce latency of this entry's records (the run-wide one holds all).
+    pub latency: Mutex<LatencyRecorder>,
+    /// Records whose send finally failed, by error name ([`failure_name`]).
+    pub errors: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The name a failed record is counted under: the Kafka error name
+/// (`MESSAGE_TOO_LARGE`, `NOT_ENOUGH_REPLICAS`), `DELIVERY_TIMEOUT` when
+/// `delivery.timeout.ms` expired first (Java's TimeoutException), `NETWORK_EXCEPTION`
+/// for a lost connection, `CLIENT_ERROR` otherwise.
+pub fn failure_name(e: &crate::client::ClientError) -> String {
+    use crate::client::ClientError;
+    match e {
+        ClientError::Kafka { .. } => e.kafka_error_name().unwrap_or_default(),
+        ClientError::Timeout(_) => "DELIVERY_TIMEOUT".into(),
+        ClientError::Connect { .. } | ClientError::Disconnected { .. } => {
+            "NETWORK_EXCEPTION".into()
+        }
+        _ => "CLIENT_ERROR".into(),
+    }
 }
 
 pub struct Stats {
@@ -45,16 +74,23 @@ pub struct Stats {
     /// Which member owned which partition when (the rebalance made visible).
     pub ownership: Mutex<crate::measure::OwnershipTracker>,
     pub groups: Mutex<BTreeMap<String, GroupObs>>,
+    /// One per `[[producers]]` entry, in file order.
+    pub producers: Vec<ProducerObs>,
+    /// Producer instance index -> its entry in `producers`.
+    producer_entry: Vec<usize>,
     /// (topic, run-wide partition id per partition index). Looked up per record: a
     /// scan of a scenario's few topics costs less than hashing the name.
     partitions: Vec<(String, Vec<u32>)>,
 }
 
 impl Stats {
+    /// `producers` lists each `[[producers]]` entry's name and instance count, in
+    /// file order (instances are numbered across them in that order).
     pub fn new(
         run_id: u32,
         measure: bool,
         groups: &[String],
+        producers: &[(String, u32)],
         partitions: HashMap<(String, i32), u32>,
     ) -> Stats {
         Stats {
@@ -85,8 +121,31 @@ impl Stats {
                     .map(|g| (g.clone(), GroupObs::default()))
                     .collect(),
             ),
+            producers: producers
+                .iter()
+                .map(|(name, _)| ProducerObs {
+                    name: name.clone(),
+                    latency: Mutex::new(LatencyRecorder::new()),
+                    errors: Mutex::new(BTreeMap::new()),
+                })
+                .collect(),
+            producer_entry: producers
+                .iter()
+                .enumerate()
+                .flat_map(|(i, (_, count))| std::iter::repeat_n(i, *count as usize))
+                .collect(),
             partitions: by_topic(partitions),
         }
+    }
+
+    /// The entry (position in `producers`) producer instance `index` belongs to.
+    pub fn producer_entry_of(&self, index: u32) -> Option<usize> {
+        self.producer_entry.get(index as usize).copied()
+    }
+
+    /// The observations of the entry producer instance `index` belongs to.
+    pub fn producer_obs(&self, index: u32) -> Option<&ProducerObs> {
+        self.producers.get(self.producer_entry_of(index)?)
     }
 
     pub fn epoch(&self) -> Instant {
@@ -125,6 +184,13 @@ impl Stats {
             for (_, t) in records {
                 lat.record_intended(t.1 as i64, now);
             }
+            drop(lat);
+            if let Some(obs) = self.producer_obs(producer) {
+                let mut lat = obs.latency.lock();
+                for (_, t) in records {
+                    lat.record_intended(t.1 as i64, now);
+                }
+            }
         }
         for v in self.verifiers.values() {
             let mut v = v.lock();
@@ -134,9 +200,13 @@ impl Stats {
         }
     }
 
-    /// A batch of one producer's records for one partition finally failed.
-    pub fn on_failed_batch(&self, producer: u32, pid: u32, records: &[(i64, Tag)]) {
+    /// A batch of one producer's records for one partition finally failed with the
+    /// error named `error` ([`failure_name`]).
+    pub fn on_failed_batch(&self, producer: u32, pid: u32, records: &[(i64, Tag)], error: &str) {
         self.failed.add(records.len() as u64);
+        if let Some(obs) = self.producer_obs(producer) {
+            *obs.errors.lock().entry(error.to_string()).or_default() += records.len() as u64;
+        }
         for v in self.verifiers.values() {
             let mut v = v.lock();
             for_each_run(records, |first_seq, count, _| {
@@ -146,8 +216,8 @@ impl Stats {
     }
 
     /// One record could not even be queued.
-    pub fn on_fail(&self, producer: u32, pid: u32, seq: u64) {
-        self.on_failed_batch(producer, pid, &[(-1, Tag(seq, 0))]);
+    pub fn on_fail(&self, producer: u32, pid: u32, seq: u64, error: &str) {
+        self.on_failed_batch(producer, pid, &[(-1, Tag(seq, 0))], error);
     }
 
     /// A consumer in `group` received records: verifies each and records end-to-end
@@ -167,6 +237,7 @@ impl Stats {
         self.consumed.add(records.len() as u64);
         if let Some(g) = self.groups.lock().get_mut(group) {
             g.consumed += records.len() as u64;
+            g.first_consumed_ns.get_or_insert(now);
         }
         if !self.measure {
             return;

@@ -35,7 +35,8 @@ pub const METRICS: &[(&str, &str)] = &[
     ),
     (
         "pause_s",
-        "longest group-wide consumption pause, in seconds",
+        "longest group-wide consumption pause of a running group, in seconds (the group \
+         forming before its first record is not counted)",
     ),
     (
         "p50_produce_ms",
@@ -82,6 +83,14 @@ pub const METRICS: &[(&str, &str)] = &[
         "leader_changes",
         "partition leader moves seen between the once-a-second Metadata samples of a cluster",
     ),
+    (
+        "produce_errors",
+        "records whose send finally failed (produce_errors.<NAME> counts one error: \
+         a Kafka error name such as MESSAGE_TOO_LARGE, or DELIVERY_TIMEOUT, NETWORK_EXCEPTION)",
+    ),
+    (
+        "retries",
+        "records sent again after a retriable error (the producers' record-retry-total)",
     (
         "no_controller_s",
         "seconds without an active controller (Metadata's controller id -1) in the \
@@ -155,6 +164,8 @@ pub const KNOWN_METRICS: &[&str] = &[
     "max_lag",
     "max_under_replicated",
     "leader_changes",
+    "produce_errors",
+    "retries",
     "no_controller_s",
     "offline_partitions_s",
     "max_offline_partitions",
@@ -166,6 +177,90 @@ pub const KNOWN_METRICS: &[&str] = &[
     "lost_to_retention",
 ];
 
+/// Metrics with one value per name: `produce_errors.MESSAGE_TOO_LARGE`.
+pub const METRIC_FAMILIES: &[&str] = &["produce_errors"];
+
+/// Metrics an expectation may scope to one `[[producers]]` entry:
+/// `"producers.<name>.<metric>"`.
+pub const PRODUCER_METRICS: &[&str] = &[
+    "produced",
+    "records_per_request",
+    "requests_per_s",
+    "p50_produce_ms",
+    "p99_produce_ms",
+    "p999_produce_ms",
+    "produce_errors",
+    "retries",
+];
+
+/// Metrics an expectation may scope to one consumer group: `"groups.<group>.<metric>"`.
+pub const GROUP_METRICS: &[&str] = &[
+    "lost",
+    "duplicates",
+    "out_of_order",
+    "redelivered",
+    "consumed",
+    "rebalances",
+    "member_removals",
+    "pause_s",
+];
+
+/// Whether `name` is a metric of `list`, a family member included
+/// (`produce_errors.NOT_ENOUGH_REPLICAS`: upper-case letters, digits and `_`).
+fn in_list(name: &str, list: &[&str]) -> bool {
+    if list.contains(&name) {
+        return true;
+    }
+    name.split_once('.').is_some_and(|(family, member)| {
+        METRIC_FAMILIES.contains(&family)
+            && list.contains(&family)
+            && !member.is_empty()
+            && member
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    })
+}
+
+/// A metric's value in a run's metrics: a family member the run never counted
+/// (`produce_errors.MESSAGE_TOO_LARGE` when no record failed so) is 0, once the run
+/// counted its family at all.
+pub fn lookup(metrics: &std::collections::BTreeMap<String, f64>, name: &str) -> Option<f64> {
+    if let Some(v) = metrics.get(name) {
+        return Some(*v);
+    }
+    let (family, member) = name.rsplit_once('.')?;
+    let family_counted = METRIC_FAMILIES
+        .iter()
+        .any(|f| family == *f || family.ends_with(&format!(".{f}")))
+        && metrics.contains_key(family);
+    (family_counted && !member.is_empty()).then_some(0.0)
+}
+
+/// A scoped metric split into (scope, the rest after `producers.` or `groups.`, the
+/// metrics that scope takes).
+fn scope_of(name: &str) -> Option<(&'static str, &str, &'static [&'static str])> {
+    if let Some(rest) = name.strip_prefix("producers.") {
+        return Some(("producer", rest, PRODUCER_METRICS));
+    }
+    name.strip_prefix("groups.")
+        .map(|rest| ("group", rest, GROUP_METRICS))
+}
+
+/// Splits `<entity>.<metric>` given the scope's entity names (which may hold dots).
+pub fn split_scoped<'a>(
+    rest: &'a str,
+    names: &[&str],
+    metrics: &[&str],
+) -> Option<(&'a str, &'a str)> {
+    names
+        .iter()
+        .filter_map(|n| {
+            let metric = rest.strip_prefix(n)?.strip_prefix('.')?;
+            in_list(metric, metrics).then(|| (&rest[..n.len()], metric))
+        })
+        .max_by_key(|(n, _)| n.len())
+}
+
 /// What a known metric measures, or `None` for an unknown name.
 pub fn describe_metric(name: &str) -> Option<&'static str> {
     METRICS.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
@@ -174,8 +269,35 @@ pub fn describe_metric(name: &str) -> Option<&'static str> {
 /// `Ok` for a known metric name, otherwise
 /// `"unknown expectation 'x'; did you mean 'y'?"`.
 pub fn check_metric_name(name: &str) -> Result<(), String> {
-    if KNOWN_METRICS.contains(&name) {
+    if in_list(name, KNOWN_METRICS) {
         return Ok(());
+    }
+    if name == "producers" || name == "groups" {
+        return Err(format!(
+            "'{name}' alone is no metric: quote a dotted metric name, e.g. \
+             \"{name}.<name>.<metric>\" = \">= 1\""
+        ));
+    }
+    if let Some((scope, rest, metrics)) = scope_of(name) {
+        // The entity's name is checked against the scenario later; here only that
+        // some `<name>.<metric>` split exists.
+        let ok = rest
+            .char_indices()
+            .filter(|(_, c)| *c == '.')
+            .any(|(i, _)| i > 0 && in_list(&rest[i + 1..], metrics));
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "'{name}' names no {scope} metric: write {}s.<name>.<metric> with one of: {}",
+                if scope == "group" {
+                    "group"
+                } else {
+                    "producer"
+                },
+                metrics.join(", ")
+            ))
+        };
     }
     match suggest::closest(name, KNOWN_METRICS.iter().copied()) {
         Some(c) => Err(format!("unknown expectation '{name}'; did you mean '{c}'?")),
@@ -184,6 +306,32 @@ pub fn check_metric_name(name: &str) -> Result<(), String> {
             KNOWN_METRICS.join(", ")
         )),
     }
+}
+
+/// Checks that a scoped metric (`producers.p0.retries`, `groups.billing.lost`) names a
+/// producer entry or consumer group of the scenario.
+pub fn check_metric_scope(name: &str, producers: &[&str], groups: &[&str]) -> Result<(), String> {
+    let Some((scope, rest, metrics)) = scope_of(name) else {
+        return Ok(());
+    };
+    let names = if scope == "producer" {
+        producers
+    } else {
+        groups
+    };
+    if split_scoped(rest, names, metrics).is_some() {
+        return Ok(());
+    }
+    let written = rest.split('.').next().unwrap_or(rest);
+    let what = if scope == "producer" {
+        "producer"
+    } else {
+        "consumer group"
+    };
+    Err(format!(
+        "'{name}': no {what} '{written}' in this scenario{}",
+        suggest::did_you_mean(written, names.iter().copied())
+    ))
 }
 
 /// A check on a metric's value.
@@ -301,7 +449,7 @@ impl FromStr for Check {
 impl<'de> Deserialize<'de> for Check {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl Visitor<'_> for V {
+        impl<'de> Visitor<'de> for V {
             type Value = Check;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(CHECK_SYNTAX)
@@ -314,6 +462,12 @@ impl<'de> Deserialize<'de> for Check {
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Check, E> {
                 Ok(Check::Eq(v as f64))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Check, A::Error> {
+                Err(de::Error::custom(
+                    "found a table: quote a dotted metric name, e.g. \
+                     \"producers.p0.records_per_request\" = \">= 10\"",
+                ))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Check, E> {
                 if v.is_finite() {

@@ -18,7 +18,10 @@ mod sweep;
 
 pub use control::Control;
 pub use duration::{format_duration, parse_duration, ProcessingModel};
-pub use expect::{check_metric_name, describe_metric, Check, Expectation, KNOWN_METRICS, METRICS};
+pub use expect::{
+    check_metric_name, describe_metric, lookup, split_scoped, Check, Expectation, GROUP_METRICS,
+    KNOWN_METRICS, METRICS, PRODUCER_METRICS,
+};
 pub use lesson::Module;
 pub use model::*;
 pub use parse::{load, parse, ScenarioError};

@@ -629,6 +629,19 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
         }
     }
 
+    // Scoped expectations name a producer entry or group of this scenario.
+    let producers: Vec<&str> = s.producers.iter().map(|p| p.name.as_str()).collect();
+    let groups = s.group_names();
+    let scoped = s
+        .expect
+        .iter()
+        .map(|x| &x.metric)
+        .chain(s.sweep.expect.iter().map(|x| &x.metric));
+    for metric in scoped {
+        super::expect::check_metric_scope(metric, &producers, &groups)
+            .or_else(|e| fail(&metric.span, e))?;
+    }
+
     // Event names: unique, and not a kind (drop_events takes both).
     for (i, e) in s.events.iter().enumerate() {
         let Some(name) = &e.name else { continue };

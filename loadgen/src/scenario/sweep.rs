@@ -256,7 +256,7 @@ impl SweepExpectation {
                 .zip(metrics)
                 .filter(|(p, _)| self.selects(p))
                 .map(|(p, m)| {
-                    let value = m.get(self.metric.as_str()).copied();
+                    let value = super::expect::lookup(m, &self.metric);
                     ExpectationOutcome {
                         name: format!("{} ({})", self.metric.value, p.label(sweep)),
                         check: check.value.to_string(),
@@ -313,7 +313,7 @@ impl SweepExpectation {
             let Some(pos) = order(&p.settings[along_idx].1) else {
                 continue;
             };
-            let value = (pos, m.get(self.metric.as_str()).copied());
+            let value = (pos, super::expect::lookup(m, &self.metric));
             match lines.iter_mut().find(|(o, _)| *o == others) {
                 Some((_, pts)) => pts.push(value),
                 None => lines.push((others, vec![value])),

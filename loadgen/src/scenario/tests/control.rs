@@ -183,3 +183,23 @@ fn modules_are_checked() {
     assert_eq!((line, col), (2, 10), "{msg}");
     assert!(msg.contains("did you mean 'groups'"), "{msg}");
 }
+
+#[test]
+fn scoped_expectations_name_entities_of_the_scenario() {
+    let s = ok(&format!(
+        "{LESSON}\n\"groups.billing.duplicates\" = 0\n\"producers.p0.records_per_request\" = \">= 20\"\n\
+         \"producers.p0.produce_errors.NOT_ENOUGH_REPLICAS\" = \">= 1\"\n\"produce_errors.MESSAGE_TOO_LARGE\" = 0\n"
+    ));
+    assert_eq!(s.expect.len(), 5);
+    let (_, _, msg) = error_at(&format!("{LESSON}\n\"groups.biling.duplicates\" = 0\n"));
+    assert!(
+        msg.contains("no consumer group 'biling'") && msg.contains("did you mean 'billing'"),
+        "{msg}"
+    );
+    let (_, _, msg) = error_at(&format!("{LESSON}\n\"producers.p0.rebalances\" = 0\n"));
+    assert!(msg.contains("names no producer metric"), "{msg}");
+    let (_, _, msg) = error_at(&format!("{LESSON}\n\"produce_errors.not_upper\" = 0\n"));
+    assert!(msg.contains("unknown expectation"), "{msg}");
+    let (_, _, msg) = error_at(&format!("{LESSON}\ngroups.billing.lost = 0\n"));
+    assert!(msg.contains("quote a dotted metric name"), "{msg}");
+}
