@@ -91,6 +91,7 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         "retries",
         "records sent again after a retriable error (the producers' record-retry-total)",
+    ),
     (
         "no_controller_s",
         "seconds without an active controller (Metadata's controller id -1) in the \
