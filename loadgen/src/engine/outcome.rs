@@ -6,7 +6,9 @@ use std::path::Path;
 
 use super::stats::Stats;
 use crate::client::producer::ProducerMetricsSnapshot;
-use crate::measure::{ClusterFigures, ExpectationOutcome, LatencyRecorder, Report, SecondSample, Series};
+use crate::measure::{
+    ClusterFigures, ExpectationOutcome, LatencyRecorder, Report, SecondSample, Series,
+};
 use crate::scenario::{EventKind, Scenario};
 
 /// Every expectation metric the run could measure (see `scenario::KNOWN_METRICS`).
@@ -45,10 +47,7 @@ pub fn measure(
         after_warmup.0 as f64 / measured_s,
     );
     m.insert("throughput_rps".into(), after_warmup.1 as f64 / measured_s);
-    m.insert(
-        "lost_to_retention".into(),
-        sum(&|v| v.lost_to_retention),
-    );
+    m.insert("lost_to_retention".into(), sum(&|v| v.lost_to_retention));
     // Has produce latency recovered by the end? The worst second of the last five.
     if let Some(p99) = series
         .seconds
@@ -265,11 +264,20 @@ pub fn measure_cluster(
         return;
     }
     let f = ClusterFigures::of(samples, last_fault_end_s(scenario));
-    m.0.insert("max_under_replicated".into(), f64::from(f.max_under_replicated));
+    m.0.insert(
+        "max_under_replicated".into(),
+        f64::from(f.max_under_replicated),
+    );
     m.0.insert("leader_changes".into(), f64::from(f.leader_changes));
     m.0.insert("no_controller_s".into(), f64::from(f.no_controller_s));
-    m.0.insert("offline_partitions_s".into(), f64::from(f.offline_partitions_s));
-    m.0.insert("max_offline_partitions".into(), f64::from(f.max_offline_partitions));
+    m.0.insert(
+        "offline_partitions_s".into(),
+        f64::from(f.offline_partitions_s),
+    );
+    m.0.insert(
+        "max_offline_partitions".into(),
+        f64::from(f.max_offline_partitions),
+    );
     m.0.insert("isr_expands".into(), f64::from(f.isr_expands));
     m.0.insert(
         "not_preferred_leaders_at_end".into(),

@@ -177,7 +177,12 @@ mod tests {
     #[test]
     fn counts_leaders_under_replication_offline_and_moves() {
         let mut r = ClusterRecorder::default();
-        r.record(1, 1, &[3, 1, 2], &[p(0, 1, &[1, 2, 3]), p(1, 2, &[1, 2, 3])]);
+        r.record(
+            1,
+            1,
+            &[3, 1, 2],
+            &[p(0, 1, &[1, 2, 3]), p(1, 2, &[1, 2, 3])],
+        );
         // Broker 1 dies: partition 0 moves to 2, both lose 1 from the ISR.
         r.record(2, 2, &[2, 3], &[p(0, 2, &[2, 3]), p(1, 2, &[2, 3])]);
         r.record(3, -1, &[3], &[p(0, -1, &[2]), p(1, 3, &[3])]);
@@ -226,7 +231,11 @@ mod tests {
         // A quiet cluster: nothing counted.
         let quiet = ClusterFigures::of(&r.samples()[..1], Some(0.0));
         assert_eq!(
-            (quiet.no_controller_s, quiet.offline_partitions_s, quiet.isr_expands),
+            (
+                quiet.no_controller_s,
+                quiet.offline_partitions_s,
+                quiet.isr_expands
+            ),
             (0, 0, 0)
         );
         assert_eq!(quiet.isr_full_s, Some(0.0));

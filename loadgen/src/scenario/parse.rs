@@ -316,8 +316,7 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
             );
         }
         topic_names.push(&t.name);
-        if !*t.create && (t.partitions != 1 || *t.replication_factor != 1 || !t.config.is_empty())
-        {
+        if !*t.create && (t.partitions != 1 || *t.replication_factor != 1 || !t.config.is_empty()) {
             return fail(
                 &t.create.span,
                 format!(

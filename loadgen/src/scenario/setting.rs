@@ -148,9 +148,11 @@ impl Setting {
             "cluster" => match rest.split_once('.') {
                 Some(("broker", k)) if !k.is_empty() => Ok(Setting::BrokerConfig(k.to_string())),
                 None if rest == "brokers" => Ok(Setting::Brokers),
-                _ => Err("only cluster.brokers and broker settings can be swept under \
+                _ => Err(
+                    "only cluster.brokers and broker settings can be swept under \
                      cluster, e.g. \"cluster.broker.num.network.threads\""
-                    .into()),
+                        .into(),
+                ),
             },
             other => Err(format!(
                 "unknown section '{other}'{} (sweep paths start with: {})",

@@ -1089,7 +1089,10 @@ rate = 10
     let (_, _, msg) = error_at(&format!("{base}\n[sweep]\n\"cluster.brokers\" = [2, 3]\n"));
     assert!(msg.contains("replication_factor 3"), "{msg}");
     let (_, _, msg) = error_at(&format!("{base}\n[sweep]\n\"cluster.broker\" = [3, 4]\n"));
-    assert!(msg.contains("only cluster.brokers and broker settings"), "{msg}");
+    assert!(
+        msg.contains("only cluster.brokers and broker settings"),
+        "{msg}"
+    );
 }
 
 mod control;
