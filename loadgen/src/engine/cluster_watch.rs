@@ -83,6 +83,8 @@ async fn watch(
             })
             .collect();
         let t = (stats.now_ns() as f64 / 1e9).round() as u64;
-        recorder.lock().record(t, &brokers, &partitions);
+        recorder
+            .lock()
+            .record(t, md.controller, &brokers, &partitions);
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::group_outcome::{MemberObs, RemovalCause, Revocation};
 use super::stats::Stats;
+use crate::client::consumer::fetcher::ResetPolicy;
 use crate::client::consumer::group::{LEFT_POLL_TIMEOUT, LEFT_SESSION_TIMEOUT};
 use crate::client::consumer::{Consumer, ConsumerEvent};
 use crate::client::{ClientConfig, ClientError};
@@ -172,6 +173,11 @@ pub async fn run(
             }
         };
         observe_generation(&stats, &spec.group, generation);
+        for r in consumer.take_offset_resets() {
+            if r.policy == ResetPolicy::Earliest {
+                stats.on_offsets_deleted(&spec.group, &r.topic, r.partition, r.from, r.to);
+            }
+        }
         let now = stats.now_ns();
         if records.is_empty() {
             stats

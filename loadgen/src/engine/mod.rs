@@ -155,9 +155,16 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
     let mut partitions = HashMap::new();
     let mut counts = HashMap::new();
     for t in &scenario.topics {
-        let info = admin.describe_topics(&[t.name.as_str()]).await?;
-        let n = info.first().map_or(0, |i| i.partitions.len() as i32);
-        counts.insert(t.name.to_string(), n);
+        // A topic the runner does not create has no partitions yet: its producers look
+        // them up when they start, and a block of ids waits for them.
+        let n = if *t.create {
+            let info = admin.describe_topics(&[t.name.as_str()]).await?;
+            let n = info.first().map_or(0, |i| i.partitions.len() as i32);
+            counts.insert(t.name.to_string(), n);
+            n
+        } else {
+            UNCREATED_TOPIC_PARTITION_IDS
+        };
         for p in 0..n {
             let id = partitions.len() as u32;
             partitions.insert((t.name.to_string(), p), id);
@@ -248,7 +255,8 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
             let spec = ProducerSpec {
                 index,
                 topic: p.topic.to_string(),
-                partitions: counts.get(p.topic.as_str()).copied().unwrap_or(1),
+                // Unknown (0) for a topic the runner did not create.
+                partitions: counts.get(p.topic.as_str()).copied().unwrap_or(0),
                 record_size: p.record_size as usize,
                 keys: p.keys,
                 key_space: p.key_space,
@@ -385,7 +393,11 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         measured_s,
         after_warmup,
     );
-    outcome::measure_cluster(&mut measured, &cluster_samples);
+    outcome::measure_cluster(&mut measured, scenario, &cluster_samples);
+    measured.0.insert(
+        "topic_partitions".into(),
+        topic_partitions(&admin, scenario).await as f64,
+    );
     let mut report = Report::new(scenario.name.clone(), opts.seed, opts.started_at.clone());
     report.duration_s = measured_s;
     report.settings = settings;
@@ -437,10 +449,29 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
     })
 }
 
+/// Partition ids reserved for a topic the runner does not create (`create = false`):
+/// partitions beyond them are not verified.
+const UNCREATED_TOPIC_PARTITION_IDS: i32 = 1024;
+
+/// Partitions of the scenario's topics as Metadata lists them now (a topic that does not
+/// exist counts 0).
+async fn topic_partitions(admin: &Admin, scenario: &Scenario) -> usize {
+    let mut n = 0;
+    for t in &scenario.topics {
+        let names = [t.name.as_str()];
+        let describe = admin.describe_topics(&names);
+        if let Ok(Ok(info)) = tokio::time::timeout(Duration::from_secs(5), describe).await {
+            n += info.first().map_or(0, |i| i.partitions.len());
+        }
+    }
+    n
+}
+
 async fn create_topics(admin: &Admin, scenario: &Scenario) -> Result<(), EngineError> {
     let topics: Vec<NewTopic> = scenario
         .topics
         .iter()
+        .filter(|t| *t.create)
         .map(|t| NewTopic {
             name: t.name.to_string(),
             partitions: t.partitions as i32,

@@ -7,8 +7,10 @@ use std::path::Path;
 use super::group_outcome::Window;
 use super::stats::Stats;
 use crate::client::producer::ProducerMetricsSnapshot;
-use crate::measure::{ExpectationOutcome, LatencyRecorder, Report, SecondSample, Series};
-use crate::scenario::Scenario;
+use crate::measure::{
+    ClusterFigures, ExpectationOutcome, LatencyRecorder, Report, SecondSample, Series,
+};
+use crate::scenario::{EventKind, Scenario};
 
 /// Every expectation metric the run could measure (see `scenario::KNOWN_METRICS`).
 #[derive(Debug, Clone, Default)]
@@ -47,6 +49,18 @@ pub fn measure(
         after_warmup.0 as f64 / measured_s,
     );
     m.insert("throughput_rps".into(), after_warmup.1 as f64 / measured_s);
+    m.insert("lost_to_retention".into(), sum(&|v| v.lost_to_retention));
+    // Has produce latency recovered by the end? The worst second of the last five.
+    if let Some(p99) = series
+        .seconds
+        .iter()
+        .rev()
+        .take(5)
+        .filter_map(|s| s.produce_latency.as_ref().map(|l| l.p99_ms))
+        .reduce(f64::max)
+    {
+        m.insert("end_p99_produce_ms".into(), p99);
+    }
     let requests: u64 = producers.iter().map(|p| p.requests).sum();
     let sent: u64 = producers.iter().map(|p| p.records_sent).sum();
     measure_producers(&mut m, scenario, stats, producers);
@@ -347,18 +361,61 @@ fn measure_members(m: &mut BTreeMap<String, f64>, scenario: &Scenario, stats: &S
 }
 
 /// What the once-a-second cluster samples show (nothing without several brokers).
-pub fn measure_cluster(m: &mut Measured, samples: &[crate::measure::ClusterSample]) {
+pub fn measure_cluster(
+    m: &mut Measured,
+    scenario: &Scenario,
+    samples: &[crate::measure::ClusterSample],
+) {
     if samples.is_empty() {
         return;
     }
-    let max_urp = samples
+    let f = ClusterFigures::of(samples, last_fault_end_s(scenario));
+    m.0.insert(
+        "max_under_replicated".into(),
+        f64::from(f.max_under_replicated),
+    );
+    m.0.insert("leader_changes".into(), f64::from(f.leader_changes));
+    m.0.insert("no_controller_s".into(), f64::from(f.no_controller_s));
+    m.0.insert(
+        "offline_partitions_s".into(),
+        f64::from(f.offline_partitions_s),
+    );
+    m.0.insert(
+        "max_offline_partitions".into(),
+        f64::from(f.max_offline_partitions),
+    );
+    m.0.insert("isr_expands".into(), f64::from(f.isr_expands));
+    m.0.insert(
+        "not_preferred_leaders_at_end".into(),
+        f64::from(f.not_preferred_at_end),
+    );
+    if let Some(s) = f.isr_full_s {
+        m.0.insert("isr_full_s".into(), s);
+    }
+}
+
+/// When the scenario's last broker, link or disk fault ends, in seconds from the start:
+/// a `restart-broker` or `heal-network` at its time, a `pause-broker` or a link / disk
+/// fault with `for` after it. `None` when no fault ends during the run.
+pub fn last_fault_end_s(scenario: &Scenario) -> Option<f64> {
+    scenario
+        .events
         .iter()
-        .map(|s| s.under_replicated)
-        .max()
-        .unwrap_or(0);
-    let moves: u32 = samples.iter().map(|s| s.leader_changes).sum();
-    m.0.insert("max_under_replicated".into(), f64::from(max_urp));
-    m.0.insert("leader_changes".into(), f64::from(moves));
+        .filter_map(|e| {
+            let at = e.at.value.as_secs_f64();
+            let for_s = e.for_duration.as_ref().map(|d| d.value.as_secs_f64());
+            match e.kind.value {
+                EventKind::RestartBroker | EventKind::HealNetwork => Some(at),
+                EventKind::PauseBroker
+                | EventKind::DelayLink
+                | EventKind::LossLink
+                | EventKind::PartitionNetwork
+                | EventKind::SlowDisk => for_s.map(|f| at + f),
+                _ => None,
+            }
+        })
+        .filter(|end| *end < scenario.duration.as_secs_f64())
+        .reduce(f64::max)
 }
 
 pub fn evaluate(scenario: &Scenario, measured: &Measured) -> Vec<ExpectationOutcome> {
@@ -429,9 +486,15 @@ pub fn summary_text(
             ));
         }
     }
+    let lost = match get("lost_to_retention") {
+        r if r > 0.0 => format!(
+            "{:.0} ({r:.0} of them lost to retention: deleted before the consumer got there)",
+            get("lost")
+        ),
+        _ => format!("{:.0}", get("lost")),
+    };
     out.push_str(&format!(
-        "verification: lost {:.0}, duplicates {:.0}, out of order {:.0}; rebalances {:.0}, longest pause of a running group {:.2} s\n",
-        get("lost"),
+        "verification: lost {lost}, duplicates {:.0}, out of order {:.0}; rebalances {:.0}, longest pause of a running group {:.2} s\n",
         get("duplicates"),
         get("out_of_order"),
         get("rebalances"),
@@ -557,5 +620,33 @@ topic = "t"
                 "retries"
             ]
         );
+    }
+
+    fn scenario(events: &str) -> Scenario {
+        let text = format!(
+            "duration = \"20s\"\n[cluster]\nbrokers = 3\n[[topics]]\nname = \"t\"\n{events}"
+        );
+        crate::scenario::parse("t.toml", &text).expect("valid scenario")
+    }
+
+    #[test]
+    fn the_last_fault_ends_at_a_restart_a_heal_or_after_its_for() {
+        assert_eq!(last_fault_end_s(&scenario("")), None);
+        // A kill alone never ends; a slow disk without `for` neither.
+        let kill = "[[events]]\nat = \"2s\"\ndo = \"kill-broker\"\ntarget = 1\n";
+        assert_eq!(last_fault_end_s(&scenario(kill)), None);
+        let restart = "[[events]]\nat = \"6s\"\ndo = \"restart-broker\"\ntarget = 1\n";
+        assert_eq!(
+            last_fault_end_s(&scenario(&format!("{kill}{restart}"))),
+            Some(6.0)
+        );
+        let slow = "[[events]]\nat = \"5s\"\ndo = \"slow-disk\"\ntarget = 2\nlatency = \"1s\"\nfor = \"8s\"\n";
+        assert_eq!(
+            last_fault_end_s(&scenario(&format!("{kill}{restart}{slow}"))),
+            Some(13.0)
+        );
+        // A fault that would end after the run does not end in it.
+        let long = "[[events]]\nat = \"5s\"\ndo = \"slow-disk\"\ntarget = 2\nlatency = \"1s\"\nfor = \"30s\"\n";
+        assert_eq!(last_fault_end_s(&scenario(long)), None);
     }
 }

@@ -42,7 +42,7 @@ pub struct ProducerSpec {
 /// Runs until `stop` turns true, then flushes.
 pub async fn run(
     producer: Producer,
-    spec: ProducerSpec,
+    mut spec: ProducerSpec,
     stats: Arc<Stats>,
     mut control: watch::Receiver<ProducerControl>,
     mut stop: watch::Receiver<bool>,
@@ -60,6 +60,15 @@ pub async fn run(
     let zeros = Filler::zeros(format.filler_len());
     let mut fresh = vec![0u8; format.filler_len()];
     let mut payload_rng = SmallRng::seed_from_u64(spec.seed ^ 0x7061_796c_6f61_6400);
+    if spec.partitions == 0 {
+        // A topic the runner did not create: its partitions are whatever the broker
+        // gave it when this lookup (a producer's Metadata request) created it.
+        // (Java's producer blocks its first send up to max.block.ms the same way.)
+        tokio::select! {
+            n = producer.partitions_for(&spec.topic) => spec.partitions = n?,
+            _ = stop.changed() => return Ok(()),
+        }
+    }
     let mut keys = KeyGen::new(spec.keys, spec.key_space);
     let mut seqs = vec![0u64; spec.partitions.max(1) as usize];
     let pids: Vec<u32> = (0..spec.partitions.max(1))

@@ -266,6 +266,16 @@ impl Stats {
 
     /// A consumer in `group` received records: verifies each and records end-to-end
     /// latency from the producer's intended send time.
+    /// A member of `group` found offsets `from .. to` of a partition deleted (reset to
+    /// the log start after OFFSET_OUT_OF_RANGE): the verifier counts acknowledged
+    /// records there as lost to retention.
+    pub fn on_offsets_deleted(&self, group: &str, topic: &str, partition: i32, from: i64, to: i64) {
+        if let Some(v) = self.verifiers.get(group) {
+            v.lock()
+                .offsets_deleted(self.partition_id(topic, partition), from, to);
+        }
+    }
+
     pub fn on_consumed(&self, group: &str, records: &[(u32, i64, Option<PayloadHeader>)]) {
         let now = self.now_ns();
         self.consumed.add(records.len() as u64);

@@ -28,7 +28,7 @@ pub mod report;
 pub mod series;
 pub mod verify;
 
-pub use cluster_state::{ClusterRecorder, ClusterSample, PartitionState};
+pub use cluster_state::{ClusterFigures, ClusterRecorder, ClusterSample, PartitionState};
 pub use latency::{write_percentile_distribution, LatencyRecorder, LatencySummary};
 pub use offsets::{OffsetCheckSummary, OffsetChecks};
 pub use ownership::{OwnershipEnd, OwnershipInterval, OwnershipTracker};

@@ -21,6 +21,10 @@
 //!   `skipped` (inside the consumed range: the group passed over it, or the log lost it),
 //!   `unreached` (above the last offset consumed: the run ended with lag), and
 //!   `unknown_offset` (the ack carried no offset, e.g. `acks=0`).
+//! * **lost_to_retention**: of `lost`, the records whose offsets the group's consumer
+//!   found deleted: its fetch position was out of range (below the log start offset)
+//!   and `auto.offset.reset=earliest` moved it to the log start
+//!   ([`Verifier::offsets_deleted`]). Retention removed them before they were read.
 //! * **duplicates**: a (producer, partition, seq) consumed again, split into
 //!   `redelivered` (the same offset read again, e.g. after a rebalance with uncommitted
 //!   offsets) and `log_duplicates` (the record is in the log twice at different offsets,
@@ -318,6 +322,10 @@ pub struct VerificationSummary {
     pub lost: u64,
     /// Where the lost records were.
     pub lost_breakdown: LostBreakdown,
+    /// Of `lost`, records at offsets the consumer found deleted (below the log start
+    /// offset when its position got there): lost to retention.
+    #[serde(default)]
+    pub lost_to_retention: u64,
     /// Repeat deliveries of one (producer, partition, seq): `redelivered + log_duplicates`.
     pub duplicates: u64,
     /// Of `duplicates`, the same offset consumed again (consumer side, e.g. rebalance).
@@ -358,6 +366,8 @@ pub struct Verifier {
     config: VerifierConfig,
     streams: FastMap<u64, Stream>,
     partitions: FastMap<PartitionId, PartitionState>,
+    /// Offsets a consumer of the group found deleted, per partition.
+    deleted: FastMap<PartitionId, RangeSet>,
     counters: Counters,
     approximate: bool,
     scratch: Vec<(u64, u64)>,
@@ -371,6 +381,7 @@ impl Verifier {
             config,
             streams: FastMap::default(),
             partitions: FastMap::default(),
+            deleted: FastMap::default(),
             counters: Counters::default(),
             approximate: false,
             scratch: Vec::new(),
@@ -385,6 +396,21 @@ impl Verifier {
     /// The configuration.
     pub fn config(&self) -> &VerifierConfig {
         &self.config
+    }
+
+    /// A consumer of the group was at offset `from` of `partition`, the broker answered
+    /// OFFSET_OUT_OF_RANGE, and `auto.offset.reset=earliest` moved it to the log start
+    /// offset `to`: offsets `from .. to` were deleted (by retention) before it read them.
+    pub fn offsets_deleted(&mut self, partition: PartitionId, from: i64, to: i64) {
+        let (Ok(from), Ok(to)) = (u64::try_from(from), u64::try_from(to)) else {
+            return;
+        };
+        if from < to {
+            self.deleted
+                .entry(partition)
+                .or_default()
+                .insert_range(from, to);
+        }
     }
 
     /// The producer learned that record `seq` was written at `offset` (negative when
@@ -762,6 +788,7 @@ impl Verifier {
                 .get(&partition)
                 .map_or((None, None), |p| (p.first_offset, p.last_offset));
             let mut classified = 0;
+            let deleted = self.deleted.get(&partition);
             for (&rs, &(re, ro)) in &s.pending.runs {
                 s.consumed.for_each_gap(rs, re, |gs, ge| {
                     let n = ge - gs;
@@ -785,6 +812,9 @@ impl Verifier {
                     }
                     let lo = u64::try_from(off).unwrap_or(0);
                     let hi = lo.saturating_add(n);
+                    if let Some(d) = deleted {
+                        out.lost_to_retention += d.count_within(lo, hi);
+                    }
                     let b = &mut out.lost_breakdown;
                     match (first, last) {
                         (Some(f), Some(l)) => {
@@ -945,6 +975,34 @@ mod tests {
         assert_eq!(s.partitions[0].last_offset, Some(999));
         assert!(s.tracked_ranges <= 3, "in-order streams are one range each");
         assert_eq!(s.group, "billing");
+    }
+
+    #[test]
+    fn records_below_a_reset_to_the_log_start_are_lost_to_retention() {
+        let mut v = verifier();
+        // Offsets = seq. The consumer read 0..10, was at 10 when retention deleted up
+        // to 40 (reset to 40), read 40..50; 50..60 it never reached.
+        v.acked_range(0, 0, 0, 60, 0);
+        for seq in (0..10).chain(40..50) {
+            v.consumed(0, seq as i64, &h(0, seq));
+        }
+        v.offsets_deleted(0, 10, 40);
+        // Another partition's reset says nothing about partition 0; nor do bad ranges.
+        v.offsets_deleted(1, 0, 100);
+        v.offsets_deleted(0, 55, 50);
+        v.offsets_deleted(0, -1, 5);
+        let s = v.summary();
+        assert_eq!(s.lost, 30 + 10);
+        assert_eq!(s.lost_to_retention, 30);
+        assert_eq!(s.lost_breakdown.skipped, 30);
+        assert_eq!(s.lost_breakdown.unreached, 10);
+        // Without a reset the same gap is only `lost`.
+        let mut w = verifier();
+        w.acked_range(0, 0, 0, 60, 0);
+        for seq in (0..10).chain(40..50) {
+            w.consumed(0, seq as i64, &h(0, seq));
+        }
+        assert_eq!((w.summary().lost, w.summary().lost_to_retention), (40, 0));
     }
 
     #[test]

@@ -661,17 +661,19 @@ pub(crate) mod tests {
         for t in 0..4 {
             rec.record(
                 t,
+                1,
                 &[1, 2, 3],
                 &[part(0, 1, &[1, 2, 3]), part(1, 2, &[1, 2, 3])],
             );
         }
         // Broker 1 crashes at 4 s: partition 0 moves to 2; both under-replicated.
         for t in 4..8 {
-            rec.record(t, &[2, 3], &[part(0, 2, &[2, 3]), part(1, 2, &[2, 3])]);
+            rec.record(t, 2, &[2, 3], &[part(0, 2, &[2, 3]), part(1, 2, &[2, 3])]);
         }
         for t in 8..10 {
             rec.record(
                 t,
+                2,
                 &[1, 2, 3],
                 &[part(0, 2, &[1, 2, 3]), part(1, 2, &[1, 2, 3])],
             );

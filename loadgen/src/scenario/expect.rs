@@ -164,6 +164,52 @@ pub const METRICS: &[(&str, &str)] = &[
         "retries",
         "records sent again after a retriable error (the producers' record-retry-total)",
     ),
+    (
+        "no_controller_s",
+        "seconds without an active controller (Metadata's controller id -1) in the \
+         once-a-second samples of a cluster",
+    ),
+    (
+        "offline_partitions_s",
+        "seconds with at least one partition without a leader, in the once-a-second \
+         samples of a cluster",
+    ),
+    (
+        "max_offline_partitions",
+        "most partitions without a leader in one of the once-a-second samples of a cluster",
+    ),
+    (
+        "isr_expands",
+        "ISR expansions (a partition's ISR larger than in the previous once-a-second \
+         sample) of a cluster",
+    ),
+    (
+        "isr_full_s",
+        "seconds from the end of the run's last broker, link or disk fault to the first \
+         once-a-second sample with every partition's ISR full (not measured when the \
+         ISRs never fill again)",
+    ),
+    (
+        "not_preferred_leaders_at_end",
+        "partitions led by a replica other than their preferred one (the first replica) \
+         in the last once-a-second sample of a cluster",
+    ),
+    (
+        "topic_partitions",
+        "partitions of the scenario's topics as Metadata lists them at the end of the run \
+         (a topic that does not exist counts 0)",
+    ),
+    (
+        "end_p99_produce_ms",
+        "the highest once-a-second p99 produce latency over the run's last 5 seconds: \
+         has the latency recovered?",
+    ),
+    (
+        "lost_to_retention",
+        "of `lost`, the records that were below the log start offset when the consumer \
+         got there (its position reset by auto.offset.reset=earliest after \
+         OFFSET_OUT_OF_RANGE): deleted by retention before they were read",
+    ),
 ];
 
 /// The names in [`METRICS`], in the same order.
@@ -208,6 +254,15 @@ pub const KNOWN_METRICS: &[&str] = &[
     "leader_changes",
     "produce_errors",
     "retries",
+    "no_controller_s",
+    "offline_partitions_s",
+    "max_offline_partitions",
+    "isr_expands",
+    "isr_full_s",
+    "not_preferred_leaders_at_end",
+    "topic_partitions",
+    "end_p99_produce_ms",
+    "lost_to_retention",
 ];
 
 /// Metrics with one value per name: `produce_errors.MESSAGE_TOO_LARGE`.

@@ -153,7 +153,8 @@ impl Default for Cluster {
     }
 }
 
-/// `[[topics]]`: a topic created before the load starts.
+/// `[[topics]]`: a topic created before the load starts (or, with `create = false`,
+/// left for the broker to create when a producer first asks for it).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topic {
@@ -174,6 +175,20 @@ pub struct Topic {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub config: Properties,
+    /// Default true: the runner creates the topic (CreateTopics) before the load. With
+    /// false it does not: the topic exists only if the broker auto-creates it
+    /// (`auto.create.topics.enable`, with `num.partitions` and
+    /// `default.replication.factor`) when a producer's Metadata request names it.
+    #[serde(default = "located_true", skip_serializing_if = "is_located_true")]
+    pub create: Located<bool>,
+}
+
+fn located_true() -> Located<bool> {
+    Located::new(true)
+}
+
+fn is_located_true(v: &Located<bool>) -> bool {
+    v.value
 }
 
 /// `[[producers]]`: `count` identical producers writing to one topic.

@@ -316,6 +316,17 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
             );
         }
         topic_names.push(&t.name);
+        if !*t.create && (t.partitions != 1 || *t.replication_factor != 1 || !t.config.is_empty()) {
+            return fail(
+                &t.create.span,
+                format!(
+                    "topic '{}' has create = false: the broker creates it with its own \
+                     num.partitions and default.replication.factor, so it takes no \
+                     partitions, replication_factor or config",
+                    *t.name
+                ),
+            );
+        }
         if embedded && u32::from(*t.replication_factor) > s.cluster.brokers {
             return fail(
                 &t.replication_factor.span,

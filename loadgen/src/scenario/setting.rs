@@ -31,6 +31,8 @@ pub(super) enum Setting {
     TopicPartitions(String),
     TopicConfig(String, String),
     BrokerConfig(String),
+    /// `cluster.brokers`: the embedded cluster's size (every node a controller voter).
+    Brokers,
 }
 
 const SECTIONS: &[&str] = &[
@@ -154,9 +156,12 @@ impl Setting {
             }
             "cluster" => match rest.split_once('.') {
                 Some(("broker", k)) if !k.is_empty() => Ok(Setting::BrokerConfig(k.to_string())),
-                _ => Err("only broker settings can be swept under cluster, e.g. \
-                     \"cluster.broker.num.network.threads\""
-                    .into()),
+                None if rest == "brokers" => Ok(Setting::Brokers),
+                _ => Err(
+                    "only cluster.brokers and broker settings can be swept under \
+                     cluster, e.g. \"cluster.broker.num.network.threads\""
+                        .into(),
+                ),
             },
             other => Err(format!(
                 "unknown section '{other}'{} (sweep paths start with: {})",
@@ -247,6 +252,14 @@ impl Setting {
             }
             Setting::BrokerConfig(key) => {
                 s.cluster.broker.insert(key.clone(), property(v)?);
+            }
+            Setting::Brokers => {
+                if s.cluster.bootstrap.is_some() {
+                    return Err("cluster.brokers sizes the embedded cluster; this scenario \
+                                runs against [cluster] bootstrap"
+                        .into());
+                }
+                s.cluster.brokers = integer(v, 1, 1024)? as u32;
             }
         }
         Ok(())

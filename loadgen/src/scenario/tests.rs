@@ -99,7 +99,12 @@ fn scenario_session_timeout_example_content() {
     let metrics: Vec<&str> = s.expect.iter().map(|x| x.metric.as_str()).collect();
     assert_eq!(
         metrics,
-        ["rebalances", "detection_s", "removals_session_timeout", "lost"]
+        [
+            "rebalances",
+            "detection_s",
+            "removals_session_timeout",
+            "lost"
+        ]
     );
     assert!(s.expect[1].eval(9.5));
 }
@@ -1141,4 +1146,67 @@ fn scenario_commit_modes_and_reset_offsets() {
     .expect_err("bad mode");
     assert!(e.message().contains("unknown commit mode \"never\""), "{e}");
 }
+
+#[test]
+fn a_topic_with_create_false_is_left_to_the_broker_and_takes_no_layout() {
+    let s = ok(r#"
+duration = "10s"
+
+[[topics]]
+name = "signups"
+create = false
+
+[[producers]]
+topic = "signups"
+rate = 10
+"#);
+    assert!(!*s.topics[0].create);
+    assert!(*ok(MINIMAL).topics[0].create, "created by default");
+    let (line, col, msg) = error_at(
+        r#"
+duration = "10s"
+
+[[topics]]
+name = "signups"
+partitions = 3
+create = false
+"#,
+    );
+    assert_eq!((line, col), (7, 10));
+    assert!(msg.contains("num.partitions"), "{msg}");
+}
+
+#[test]
+fn cluster_brokers_is_a_setting_path_and_each_size_is_checked() {
+    let base = r#"
+duration = "10s"
+
+[cluster]
+brokers = 3
+
+[[topics]]
+name = "orders"
+replication_factor = 3
+
+[[producers]]
+topic = "orders"
+rate = 10
+"#;
+    let s = ok(&format!("{base}\n[sweep]\n\"cluster.brokers\" = [3, 4]\n"));
+    let sizes: Vec<u32> = s
+        .sweep_points()
+        .iter()
+        .map(|p| s.with_point(p).expect("point").cluster.brokers)
+        .collect();
+    assert_eq!(sizes, vec![3, 4]);
+    // A size the topics do not fit is the sweep's error.
+    let (_, _, msg) = error_at(&format!("{base}\n[sweep]\n\"cluster.brokers\" = [2, 3]\n"));
+    assert!(msg.contains("replication_factor 3"), "{msg}");
+    let (_, _, msg) = error_at(&format!("{base}\n[sweep]\n\"cluster.broker\" = [3, 4]\n"));
+    assert!(
+        msg.contains("only cluster.brokers and broker settings"),
+        "{msg}"
+    );
+}
+
 mod control;

@@ -76,6 +76,17 @@ impl ResetPolicy {
     }
 }
 
+/// A position moved by `auto.offset.reset` because the broker answered
+/// OFFSET_OUT_OF_RANGE for it: the consumer was at `from` and continues at `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetReset {
+    pub topic: String,
+    pub partition: i32,
+    pub from: i64,
+    pub to: i64,
+    pub policy: ResetPolicy,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct FetchConfig {
     pub min_bytes: i32,
@@ -183,6 +194,8 @@ pub(crate) struct Fetcher {
     rotation: usize,
     /// A fatal error to report from the next poll (e.g. out of range with reset=none).
     pending_error: Option<ClientError>,
+    /// Out-of-range resets not yet taken ([`Fetcher::take_resets`]).
+    resets: Vec<OffsetReset>,
 }
 
 impl Fetcher {
@@ -211,6 +224,7 @@ impl Fetcher {
             metadata_retry_at: None,
             rotation: 0,
             pending_error: None,
+            resets: Vec::new(),
         }
     }
 
@@ -340,6 +354,11 @@ impl Fetcher {
         self.pending_error.take()
     }
 
+    /// The out-of-range resets since the last call, oldest first.
+    pub fn take_resets(&mut self) -> Vec<OffsetReset> {
+        std::mem::take(&mut self.resets)
+    }
+
     /// Resets positions with `auto.offset.reset` (ListOffsets to each leader).
     pub async fn reset_positions(&mut self) -> Result<(), ClientError> {
         let now = Instant::now();
@@ -451,6 +470,17 @@ impl Fetcher {
                         self.metadata_stale = true;
                         self.backoff(&tp);
                         continue;
+                    }
+                    if s.out_of_range {
+                        if let Some(from) = s.position {
+                            self.resets.push(OffsetReset {
+                                topic: tp.0.to_string(),
+                                partition: tp.1,
+                                from,
+                                to: p.offset,
+                                policy: self.cfg.reset,
+                            });
+                        }
                     }
                     s.needs_reset = false;
                     s.out_of_range = false;

@@ -389,6 +389,13 @@ impl Consumer {
         self.fetcher.position(topic, partition)
     }
 
+    /// The positions `auto.offset.reset` moved after OFFSET_OUT_OF_RANGE since the
+    /// last call (the records between were deleted before this consumer read them, or,
+    /// with `latest`, skipped).
+    pub fn take_offset_resets(&mut self) -> Vec<fetcher::OffsetReset> {
+        self.fetcher.take_resets()
+    }
+
     /// Moves the position of an assigned partition.
     pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) {
         self.fetcher.seek(topic, partition, offset);

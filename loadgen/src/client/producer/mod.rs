@@ -581,6 +581,18 @@ impl Producer {
         }
     }
 
+    /// The topic's partition count, as Java's `partitionsFor`: waits (up to
+    /// max.block.ms) until the topic is in metadata, asking with auto-creation allowed,
+    /// so a broker with `auto.create.topics.enable` creates a missing topic.
+    pub async fn partitions_for(&self, topic: &str) -> Result<i32, ClientError> {
+        self.load_topic(topic).await?;
+        Ok(self
+            .inner
+            .cluster
+            .topic(topic)
+            .map_or(0, |t| t.partitions.len() as i32))
+    }
+
     /// Waits (up to max.block.ms) until the topic is in metadata, then registers it.
     async fn load_topic(&self, topic: &str) -> Result<(), ClientError> {
         let inner = &*self.inner;
