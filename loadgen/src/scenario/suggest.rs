@@ -25,7 +25,7 @@ where
 {
     let input_lc = input.to_ascii_lowercase();
     let limit = (input_lc.chars().count() / 3).max(2);
-    let mut best: Option<(usize, &'a str)> = None;
+    let mut best: Option<(usize, usize, &'a str)> = None;
     for cand in candidates {
         if cand == input {
             continue;
@@ -38,15 +38,17 @@ where
         }
         // A prefix match ranks as if it were one edit away.
         let score = if prefix { d.min(1) } else { d };
+        // Equal scores go to the fewer real edits (`batchin`: `batching`, not
+        // `batching-sweep`), then to the earlier candidate.
         let better = match best {
             None => true,
-            Some((s, _)) => score < s,
+            Some((s, bd, _)) => (score, d) < (s, bd),
         };
         if better {
-            best = Some((score, cand));
+            best = Some((score, d, cand));
         }
     }
-    best.map(|(_, c)| c)
+    best.map(|(_, _, c)| c)
 }
 
 /// `"; did you mean 'x'?"` or an empty string.
