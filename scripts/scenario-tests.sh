@@ -4,34 +4,83 @@
 # where an expectation must fail (exit 1): the proof that its checks can fail. A control
 # run that passes, a file without a [control], or a run that cannot happen (exit 2)
 # fails this script.
+#
+# Lessons mostly wait (for session timeouts, lingers, elections), so LESSON_JOBS of them
+# (default 3) run at once, each on its own broker and ephemeral ports; a lesson's output
+# is printed whole when it ends. LESSON_JOBS=1 runs them one by one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${KAFKALAB_BIN:-target/release/kafkalab}"
 [[ -x "$BIN" ]] || cargo build --release -p kafkalab
+jobs_max="${LESSON_JOBS:-3}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-failed=()
-times=()
-for s in scenarios/*.toml; do
+
+# One lesson, both ways; its log goes to $out/NAME.log, its verdict to $out/NAME.verdict.
+run_lesson() {
+    local s="$1" name log verdict start rc
+    name="$(basename "$s" .toml)"
+    log="$out/$name.log"
+    verdict="$out/$name.verdict"
     start=$SECONDS
-    printf '\n==> kafkalab run %s\n' "$s"
-    if ! timeout 600 "$BIN" run "$s" --no-tui --report-dir "$out"; then
-        failed+=("$s (its checks failed)")
-    fi
-    printf '\n==> kafkalab run %s --control\n' "$s"
-    set +e
-    timeout 600 "$BIN" run "$s" --control --no-tui --report-dir "$out"
-    rc=$?
-    set -e
-    case $rc in
-        1) echo "control failed an expectation, as it must" ;;
-        0) failed+=("$s (its control passed: the checks cannot fail)") ;;
-        *) failed+=("$s (its control could not run: exit $rc)") ;;
-    esac
-    times+=("$(printf '%4d s  %s' $((SECONDS - start)) "$s")")
+    mkdir -p "$out/reports-$name"
+    {
+        printf '\n==> kafkalab run %s\n' "$s"
+        if timeout 600 "$BIN" run "$s" --no-tui --report-dir "$out/reports-$name"; then
+            : >"$verdict"
+        else
+            echo "$s (its checks failed)" >"$verdict"
+        fi
+        printf '\n==> kafkalab run %s --control\n' "$s"
+        set +e
+        timeout 600 "$BIN" run "$s" --control --no-tui --report-dir "$out/reports-$name"
+        rc=$?
+        set -e
+        case $rc in
+            1) echo "control failed an expectation, as it must" ;;
+            0) echo "$s (its control passed: the checks cannot fail)" >>"$verdict" ;;
+            *) echo "$s (its control could not run: exit $rc)" >>"$verdict" ;;
+        esac
+    } >"$log" 2>&1
+    printf '%4d s  %s\n' $((SECONDS - start)) "$s" >"$out/$name.time"
+}
+
+finish() {
+    local name="$1"
+    cat "$out/$name.log"
+}
+
+running=()
+names=()
+for s in scenarios/*.toml; do
+    name="$(basename "$s" .toml)"
+    names+=("$name")
+    run_lesson "$s" &
+    running+=("$!:$name")
+    while (( ${#running[@]} >= jobs_max )); do
+        wait -n || true
+        still=()
+        for r in "${running[@]}"; do
+            if kill -0 "${r%%:*}" 2>/dev/null; then still+=("$r"); else finish "${r#*:}"; fi
+        done
+        running=("${still[@]}")
+    done
 done
-printf '\nwall time per lesson (run + control):\n'
-printf '  %s\n' "${times[@]}"
+for r in "${running[@]}"; do
+    wait "${r%%:*}" || true
+    finish "${r#*:}"
+done
+
+failed=()
+printf '\nwall time per lesson (run + control, %s at once):\n' "$jobs_max"
+for name in "${names[@]}"; do
+    if [[ -f "$out/$name.time" ]]; then printf '  %s' "$(cat "$out/$name.time")"; echo; fi
+    if [[ ! -f "$out/$name.verdict" ]]; then
+        failed+=("scenarios/$name.toml (did not finish)")
+    elif [[ -s "$out/$name.verdict" ]]; then
+        while IFS= read -r line; do failed+=("$line"); done <"$out/$name.verdict"
+    fi
+done
 if (( ${#failed[@]} )); then
     printf 'lessons that failed:\n' >&2
     printf '  %s\n' "${failed[@]}" >&2
