@@ -1,6 +1,6 @@
 //! The broker's source of wall-clock time (record timestamps, retention). Injected so a
-//! scenario can run the broker in virtual time; this is the only place that reads the
-//! system clock.
+//! test can move it by hand; [`SystemClock`] is the run's clock (`kafkalab_sim::clock`:
+//! the host's, or a simulated world's virtual one).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -10,15 +10,13 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> i64;
 }
 
-/// The operating system's clock.
+/// The run's wall clock: the operating system's, or a simulation's.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
+        kafkalab_sim::clock::now_ms()
     }
 }
 

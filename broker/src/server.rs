@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use kafkalab_sim::net::Listener;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,8 +24,19 @@ pub struct RunningBroker {
     tasks: Vec<JoinHandle<()>>,
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, BrokerError> {
+async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, BrokerError> {
     TcpListener::bind(addr)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// The Kafka listener: on the run's network (TCP, or a simulation's). The metrics
+/// endpoint is always TCP: Prometheus scrapes it from outside.
+async fn bind(addr: SocketAddr) -> Result<Listener, BrokerError> {
+    Listener::bind(addr)
         .await
         .map_err(|source| BrokerError::Bind {
             addr: addr.to_string(),
@@ -55,7 +67,7 @@ pub async fn start_node(
         source,
     })?;
     let metrics_listener = match config.metrics_listener {
-        Some(a) => Some(bind(a).await?),
+        Some(a) => Some(bind_tcp(a).await?),
         None => None,
     };
     let broker = Broker::open_node(config, storage, clock, cluster.clone())?;
@@ -131,7 +143,7 @@ async fn cleanup_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
             _ = tick.tick() => {
                 let b = broker.clone();
                 // Retention and compaction do file I/O: keep them off the async workers.
-                let _ = tokio::task::spawn_blocking(move || b.run_cleanup()).await;
+                let _ = kafkalab_sim::offload(move || b.run_cleanup()).await;
             }
             _ = shutdown.changed() => break,
         }
@@ -160,6 +172,6 @@ impl RunningBroker {
             let _ = t.await;
         }
         let b = self.broker.clone();
-        let _ = tokio::task::spawn_blocking(move || b.flush_all()).await;
+        let _ = kafkalab_sim::offload(move || b.flush_all()).await;
     }
 }

@@ -51,7 +51,7 @@ pub struct RunOpts {
     #[arg(long, value_name = "SECONDS", default_value_t = 2)]
     metrics_linger: u64,
     /// Show the live view even when stdout does not look like a terminal.
-    #[arg(long, conflicts_with = "no_tui")]
+    #[arg(long, conflicts_with_all = ["no_tui", "simulate"])]
     tui: bool,
     /// Plain progress lines instead of the live view (the default when stdout is not a
     /// terminal).
@@ -62,7 +62,17 @@ pub struct RunOpts {
     /// the proof that the lesson's checks can fail.
     #[arg(long)]
     control: bool,
+    /// Run in virtual time: the embedded broker(s) and the clients on one thread with a
+    /// paused clock and an in-memory network, so time jumps whenever every task waits
+    /// (a 45 s session timeout takes no wall time). The report says "simulated" and how
+    /// much faster than real time the run went.
+    #[arg(long, conflicts_with = "bootstrap_server")]
+    simulate: bool,
 }
+
+/// The wall clock of a simulated world at its start: 2026-01-01T00:00:00Z, the same
+/// for every run, so two runs of one seed see the same record timestamps.
+const SIMULATED_EPOCH_MS: i64 = 1_767_225_600_000;
 
 /// Exit status: 0 all expectations held, 1 one failed, 2 the run could not happen.
 pub fn main(args: RunArgs) -> u8 {
@@ -96,10 +106,19 @@ pub fn main(args: RunArgs) -> u8 {
     if let Some(c) = &scenario.controlled {
         println!("control: {} (an expectation should now fail)", c.text());
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = if args.opts.simulate {
+        // One thread and a paused clock: tokio moves time to the next timer whenever
+        // every task waits.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kafkalab: cannot start the async runtime: {e}");
@@ -130,6 +149,12 @@ async fn run(
     place: Option<(PathBuf, String)>,
 ) -> Result<engine::RunOutcome, String> {
     let (now, stamp) = wall_clock();
+    let simulated_since = args.opts.simulate.then(std::time::Instant::now);
+    // Installed for this run: every connect, bind and wall-clock read of the broker(s)
+    // and the clients below goes to the simulated world.
+    let _world = args.opts.simulate.then(|| {
+        kafkalab_sim::World::new(SIMULATED_EPOCH_MS, kafkalab_sim::LinkModel::default()).install()
+    });
     let (report_root, stamp) = place.unwrap_or_else(|| (args.opts.report_dir.clone(), stamp));
     let mut embedded = None;
     let mut _log_dir = None;
@@ -185,7 +210,13 @@ async fn run(
                 embedded = Some(Embedded::Cluster(ClusterFaults::start(cluster)));
                 addr
             } else {
-                let storage = crate::broker_cmd::open_storage(&config);
+                // A simulated broker keeps its log in memory: no disk, nothing that
+                // waits outside virtual time.
+                let storage: Arc<dyn kafkalab_broker::storage::Storage> = if args.opts.simulate {
+                    Arc::new(kafkalab_broker::storage::memory::MemoryStorage::default())
+                } else {
+                    crate::broker_cmd::open_storage(&config)
+                };
                 let running = kafkalab_broker::start(config, storage, Arc::new(SystemClock))
                     .await
                     .map_err(|e| e.to_string())?;
@@ -252,6 +283,7 @@ async fn run(
             measure: !args.opts.no_measure,
             view: view_hooks,
             faults,
+            simulated_since,
         },
     )
     .await
@@ -282,7 +314,10 @@ type View = (
 fn start_view(args: &RunArgs) -> Result<Option<View>, String> {
     use std::io::IsTerminal;
     let wanted = args.opts.tui
-        || (!args.opts.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal());
+        || (!args.opts.no_tui
+            && !args.opts.simulate
+            && std::io::stdout().is_terminal()
+            && std::io::stdin().is_terminal());
     if !wanted {
         return Ok(None);
     }

@@ -79,6 +79,7 @@ target = "p"
                 measure: true,
                 view: None,
                 faults: None,
+                simulated_since: None,
             },
         )
         .await

@@ -24,8 +24,8 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafkalab_sim::net::{self, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::controller::Controller;
 use super::replica::Role;
@@ -59,7 +59,7 @@ pub enum FetchError {
 /// Fetches from `leader` for as long as the task lives (the replica manager aborts it
 /// when this node no longer follows that leader).
 pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeId) {
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<Stream> = None;
     let mut correlation = 0i32;
     loop {
         if broker.is_paused() {
@@ -77,11 +77,8 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
         };
         let stream = match conn.take() {
             Some(s) => s,
-            None => match TcpStream::connect((host.as_str(), port)).await {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    s
-                }
+            None => match net::connect(&format!("{host}:{port}")).await {
+                Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(
                         node = broker.node_id(),
@@ -243,7 +240,7 @@ fn request(broker: &Broker, parts: &[Arc<Partition>]) -> FetchRequest {
 
 /// One request to the leader and its response, within `limit`.
 async fn round_trip<Req, Resp>(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     api: ApiKey,
     version: i16,
     req: &Req,

@@ -1,8 +1,8 @@
-//! The TCP listener: accepts connections and serves each on its own task.
+//! The Kafka listener: accepts connections and serves each on its own task.
 
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use kafkalab_sim::net::Listener;
 use tokio::sync::watch;
 
 use super::connection;
@@ -12,7 +12,7 @@ use crate::broker::Broker;
 /// shutdown stops accepting and lets open connections finish.
 pub async fn accept_loop(
     broker: Arc<Broker>,
-    listener: TcpListener,
+    mut listener: Listener,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
@@ -20,7 +20,6 @@ pub async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
                     let broker = broker.clone();
                     while connections.try_join_next().is_some() {}
                     connections.spawn(connection::serve(broker, stream, peer.to_string()));

@@ -10,7 +10,6 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::transport::{self, Message};
@@ -89,8 +88,7 @@ impl QuorumClient {
             };
             let left = until.saturating_duration_since(Instant::now());
             let answer = async {
-                let mut s = TcpStream::connect(addr).await?;
-                let _ = s.set_nodelay(true);
+                let mut s = kafkalab_sim::net::connect(&addr.to_string()).await?;
                 transport::call(&mut s, m, left)
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string()))

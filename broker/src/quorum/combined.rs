@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafkalab_sim::net::Listener;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -138,7 +139,7 @@ pub async fn start(
             }
         }
     }
-    let listener = TcpListener::bind(addr)
+    let listener = Listener::bind(addr)
         .await
         .map_err(|source| CombinedError::Bind { addr, source })?;
     let controller_addr = listener

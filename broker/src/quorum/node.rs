@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use kafkalab_sim::net::{self, Listener, Stream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -69,7 +69,7 @@ enum Event {
 /// controller applies topic defaults from.
 pub fn start(
     cfg: QuorumConfig,
-    listener: TcpListener,
+    listener: Listener,
     view: Arc<Controller>,
     base: BrokerConfig,
     cluster_id: String,
@@ -133,19 +133,18 @@ pub fn start(
     })
 }
 
-async fn accept_loop(listener: TcpListener, events: mpsc::Sender<Event>) {
+async fn accept_loop(mut listener: Listener, events: mpsc::Sender<Event>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let _ = stream.set_nodelay(true);
         tokio::spawn(serve(stream, events.clone()));
     }
 }
 
 /// One inbound connection: each request goes to the voter, its answer back.
-async fn serve(mut stream: TcpStream, events: mpsc::Sender<Event>) {
+async fn serve(mut stream: Stream, events: mpsc::Sender<Event>) {
     loop {
         let msg = match transport::read(&mut stream).await {
             Ok(m) => m,
@@ -174,15 +173,12 @@ async fn peer_loop(
     events: mpsc::Sender<Event>,
     limit: Duration,
 ) {
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<Stream> = None;
     while let Some(msg) = outbox.recv().await {
         let mut stream = match conn.take() {
             Some(s) => s,
-            None => match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
-                Ok(Ok(s)) => {
-                    let _ = s.set_nodelay(true);
-                    s
-                }
+            None => match tokio::time::timeout(limit, net::connect(&addr.to_string())).await {
+                Ok(Ok(s)) => s,
                 _ => continue,
             },
         };

@@ -12,7 +12,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::error::ClientError;
@@ -63,13 +62,12 @@ impl Connection {
     /// Connects and negotiates versions with ApiVersions (retrying with v0 when the
     /// broker answers UNSUPPORTED_VERSION, as Kafka clients do).
     pub async fn connect(addr: &str, client_id: &str) -> Result<Connection, ClientError> {
-        let stream = TcpStream::connect(addr)
+        let stream = kafkalab_sim::net::connect(addr)
             .await
             .map_err(|e| ClientError::Connect {
                 addr: addr.to_string(),
                 message: e.to_string(),
             })?;
-        let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
         let (tx, rx) = mpsc::channel::<Outgoing>(1024);
         let inflight: Arc<Mutex<VecDeque<Pending>>> = Arc::default();
@@ -224,7 +222,7 @@ fn api_name(key: ApiKey) -> &'static str {
 
 async fn write_loop(
     addr: String,
-    mut w: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    mut w: BufWriter<kafkalab_sim::net::WriteHalf>,
     mut rx: mpsc::Receiver<Outgoing>,
     inflight: Arc<Mutex<VecDeque<Pending>>>,
     read_closed: Arc<Notify>,
@@ -298,7 +296,7 @@ impl Drop for NotifyOnDrop {
 
 async fn read_loop(
     addr: String,
-    mut r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    mut r: BufReader<kafkalab_sim::net::ReadHalf>,
     inflight: Arc<Mutex<VecDeque<Pending>>>,
     read_closed: Arc<Notify>,
 ) {

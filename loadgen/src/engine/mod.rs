@@ -72,6 +72,9 @@ pub struct RunOptions {
     /// Broker faults (`kill-broker`, `restart-broker`, ...): only an embedded cluster
     /// can take them; `None` against `--bootstrap-server`.
     pub faults: Option<Arc<dyn BrokerFaults>>,
+    /// A simulated run (virtual time): the host's instant it began, read by the
+    /// caller, so the report can say how much faster than real time it went.
+    pub simulated_since: Option<std::time::Instant>,
 }
 
 /// A broker fault a scenario event asks for. A `duration` of `None` keeps the fault
@@ -143,6 +146,7 @@ struct Groups {
 
 /// Runs a scenario to the end.
 pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, EngineError> {
+    let began = Instant::now();
     let run_metrics = scenario_metrics::ScenarioMetrics::start(
         opts.registry.as_ref(),
         scenario,
@@ -424,6 +428,10 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         .collect();
     report.ownership = stats.ownership.lock().intervals(stats.now_ns());
     report.cluster = cluster_samples;
+    report.simulated = opts.simulated_since.map(|wall| crate::measure::Simulated {
+        virtual_s: began.elapsed().as_secs_f64(),
+        wall_s: wall.elapsed().as_secs_f64(),
+    });
     let report_dir = opts
         .report_root
         .join(format!("{}-{}", scenario.name, opts.stamp));

@@ -468,6 +468,9 @@ pub fn summary_text(
         "\n== {} (seed {}) ==\n",
         scenario.name, report.seed
     ));
+    if let Some(s) = &report.simulated {
+        out.push_str(&format!("{}\n", s.describe()));
+    }
     if !scenario.watch.is_empty() {
         out.push_str(&format!("watch: {}\n", scenario.watch.trim()));
     }

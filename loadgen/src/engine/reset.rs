@@ -99,9 +99,7 @@ async fn move_offsets(
     // Records carry their producer's wall-clock time: "-10s" counts back from now.
     let now_ms = match opts.started_unix {
         Some(t) => (t * 1000.0) as i64 + stats.now_ns() / 1_000_000,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+        None => kafkalab_sim::clock::now_ms(),
     };
     let mut offsets = Vec::new();
     for topic in &topics {

@@ -41,7 +41,8 @@ pub use payload::{
     MAGIC, MIN_RECORD_SIZE,
 };
 pub use report::{
-    write_report, ExpectationOutcome, Report, ReportError, Settings, REPORT_FORMAT_VERSION,
+    write_report, ExpectationOutcome, Report, ReportError, Settings, Simulated,
+    REPORT_FORMAT_VERSION,
 };
 pub use series::{
     GroupSample, IntervalCounter, IntervalLatency, LagSample, Marker, SecondSample, Series,

@@ -89,6 +89,36 @@ pub struct Report {
     /// brokers: the broker / ISR chart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster: Vec<super::ClusterSample>,
+    /// Set when the run was simulated (`kafkalab run --simulate`): its figures are in
+    /// virtual time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated: Option<Simulated>,
+}
+
+/// How a simulated run's virtual time compares with the wall-clock time it took.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Simulated {
+    /// Virtual seconds from the start of the scenario to its report.
+    pub virtual_s: f64,
+    /// Wall-clock seconds the same took on the host.
+    pub wall_s: f64,
+}
+
+impl Simulated {
+    /// How many times faster than real time the run went.
+    pub fn speedup(&self) -> f64 {
+        self.virtual_s / self.wall_s.max(1e-9)
+    }
+
+    /// "simulated: 600.0 s of virtual time in 4.2 s of wall time (143× real time)".
+    pub fn describe(&self) -> String {
+        format!(
+            "simulated: {:.1} s of virtual time in {:.1} s of wall time ({:.0}× real time)",
+            self.virtual_s,
+            self.wall_s,
+            self.speedup()
+        )
+    }
 }
 
 impl Report {
@@ -110,6 +140,7 @@ impl Report {
             metrics: BTreeMap::new(),
             ownership: Vec::new(),
             cluster: Vec::new(),
+            simulated: None,
         }
     }
 

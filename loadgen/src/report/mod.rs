@@ -87,10 +87,14 @@ pub fn run_meta(r: &Report) -> Vec<String> {
             r.expectations.len()
         ),
     };
-    vec![format!(
+    let mut meta = vec![format!(
         "seed {}, started {}, measured {:.1} s; {verdict}",
         r.seed, r.started_at, r.duration_s
-    )]
+    )];
+    if let Some(s) = &r.simulated {
+        meta.push(s.describe());
+    }
+    meta
 }
 
 /// Charts, `index.html` and `summary.md` of one run; `hgrms` holds (kind, `.hgrm`

@@ -269,11 +269,9 @@ pub struct WallClock {
 }
 
 impl WallClock {
+    /// The run's wall clock (the host's, or a simulated world's).
     pub fn system() -> WallClock {
-        let base_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        WallClock::starting_at(base_ms)
+        WallClock::starting_at(kafkalab_sim::clock::now_ms())
     }
 
     pub fn starting_at(base_ms: i64) -> WallClock {

@@ -1,0 +1,81 @@
+//! Where a run happens: on the host (TCP sockets, the system clock) or in a simulation
+//! (an in-memory network, tokio's paused clock on a current-thread runtime).
+//!
+//! The choice is ambient, like tokio's clock: a simulated run installs its [`World`] on
+//! the thread that drives its current-thread runtime (every task of that runtime runs
+//! there), and the code that connects, binds or reads the wall clock asks this crate.
+//! Nothing installed means the host. So the broker, the cluster and the client need no
+//! parameter threaded through them, and a test on another thread is not affected.
+
+pub mod clock;
+pub mod link;
+mod mem;
+pub mod net;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub use link::LinkModel;
+
+/// A simulation: its network and the wall-clock time its virtual clock started at.
+#[derive(Clone)]
+pub struct World {
+    net: Rc<mem::MemNetwork>,
+    epoch_ms: i64,
+    start: tokio::time::Instant,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<World>> = const { RefCell::new(None) };
+}
+
+impl World {
+    /// A world whose wall clock reads `epoch_ms` (milliseconds since the Unix epoch) at
+    /// the virtual instant it is created, and whose links follow `link`. Create it
+    /// inside the paused runtime.
+    pub fn new(epoch_ms: i64, link: LinkModel) -> World {
+        World {
+            net: Rc::new(mem::MemNetwork::new(link)),
+            epoch_ms,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Makes this world the current thread's until the guard is dropped.
+    pub fn install(self) -> Installed {
+        let previous = CURRENT.with(|c| c.replace(Some(self)));
+        Installed { previous }
+    }
+}
+
+/// Keeps a [`World`] installed; dropping it restores what was there before.
+pub struct Installed {
+    previous: Option<World>,
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|c| c.replace(previous));
+    }
+}
+
+/// Whether this thread runs a simulation.
+pub fn simulated() -> bool {
+    CURRENT.with(|c| c.borrow().is_some())
+}
+
+fn with_world<R>(f: impl FnOnce(&World) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow().as_ref().map(f))
+}
+
+/// Runs blocking work (file I/O) off the async workers on the host; inline in a
+/// simulation, where the one thread must not run ahead of it and virtual time must not
+/// move while it runs.
+pub async fn offload<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    if simulated() {
+        Some(f())
+    } else {
+        tokio::task::spawn_blocking(f).await.ok()
+    }
+}
