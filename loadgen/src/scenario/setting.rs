@@ -24,6 +24,9 @@ pub(super) enum Setting {
     ProducerPayload(String),
     /// `consumers.<group>.config.<key>`, or every consumer for `consumer.<key>`.
     ConsumerConfig(Option<String>, String),
+    /// `consumers.<group>.config`: several properties of the group at once, a table
+    /// per value (`{ "group.protocol" = "consumer" }`).
+    ConsumerConfigs(String),
     ConsumerProcessing(String),
     /// `consumers.<group>.commit`: the group's commit mode.
     ConsumerCommit(String),
@@ -138,6 +141,9 @@ impl Setting {
                 let (name, rest) = split_name(rest, &groups)
                     .ok_or_else(|| unknown("consumer group", rest, &groups))?;
                 let example = format!("\"consumers.{name}.config.session.timeout.ms\"");
+                if rest == "config" {
+                    return Ok(Setting::ConsumerConfigs(name));
+                }
                 Ok(match field(rest, CONSUMER_FIELDS, &example)? {
                     ("config", Some(k)) => Setting::ConsumerConfig(Some(name), k.to_string()),
                     ("processing", _) => Setting::ConsumerProcessing(name),
@@ -191,6 +197,26 @@ impl Setting {
                     .filter(|c| group.as_ref().is_none_or(|g| *g == c.group.value))
                 {
                     c.config.insert(key.clone(), text.clone());
+                }
+            }
+            Setting::ConsumerConfigs(group) => {
+                let toml::Value::Table(t) = v else {
+                    return Err(format!(
+                        "consumers.{group}.config takes a table of properties, e.g. \
+                         {{ \"group.protocol\" = \"consumer\" }}"
+                    ));
+                };
+                if t.is_empty() {
+                    return Err("an empty table sets nothing".into());
+                }
+                let mut props = Vec::new();
+                for (k, pv) in t {
+                    props.push((k.clone(), property(pv).map_err(|e| format!("{k}: {e}"))?));
+                }
+                for c in s.consumers.iter_mut().filter(|c| c.group.value == *group) {
+                    for (k, text) in &props {
+                        c.config.insert(k.clone(), text.clone());
+                    }
                 }
             }
             Setting::ProducerRate(name) => {
