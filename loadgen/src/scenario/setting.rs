@@ -336,6 +336,71 @@ mod tests {
     use crate::scenario::{parse, Keys, Payload};
 
     #[test]
+    fn a_group_config_table_sets_several_properties_and_a_control_narrows_it() {
+        let src = r#"
+duration = "5s"
+
+[[topics]]
+name = "orders"
+
+[[consumers]]
+group = "billing"
+topic = "orders"
+
+[sweep]
+"consumers.billing.config" = [
+    { "partition.assignment.strategy" = "range" },
+    { "group.protocol" = "consumer", "group.remote.assignor" = "range" },
+]
+
+[control]
+"consumers.billing.config" = { "partition.assignment.strategy" = "range" }
+"#;
+        let s = parse("t.toml", src).expect("valid sweep");
+        let points = s.sweep_points();
+        assert_eq!(points.len(), 2);
+        let second = s.with_point(&points[1]).expect("point");
+        let cfg = &second.consumers[0].config;
+        assert_eq!(
+            cfg.get("group.protocol").map(String::as_str),
+            Some("consumer")
+        );
+        assert_eq!(
+            cfg.get("group.remote.assignor").map(String::as_str),
+            Some("range")
+        );
+        assert_eq!(
+            points[1].label(&s.sweep),
+            "config={group.protocol=consumer, group.remote.assignor=range}"
+        );
+        let control = s.with_control().expect("control");
+        let points = control.sweep_points();
+        assert_eq!(points.len(), 1, "the axis keeps the control's table");
+        let only = control.with_point(&points[0]).expect("point");
+        assert_eq!(
+            only.consumers[0]
+                .config
+                .get("partition.assignment.strategy")
+                .map(String::as_str),
+            Some("range")
+        );
+        assert!(!only.consumers[0].config.contains_key("group.protocol"));
+        let bad = parse(
+            "t.toml",
+            &src.replace(
+                r#"{ "partition.assignment.strategy" = "range" },"#,
+                r#""range","#,
+            ),
+        )
+        .expect_err("a value that is not a table");
+        assert!(
+            bad.message().contains("table of properties"),
+            "{}",
+            bad.message()
+        );
+    }
+
+    #[test]
     fn keys_and_payload_are_setting_paths() {
         let s = parse(
             "t.toml",
