@@ -645,7 +645,11 @@ mod tests {
         };
         let _ = g.heartbeat(omitted(1, &a_owned), 1, &CFG, &lookup, || unreachable!());
         assert_eq!(g.members["a"].rebalance_timeout_ms, 300_000);
-        assert_eq!(g.assignor, Assignor::Range, "null ServerAssignor keeps range");
+        assert_eq!(
+            g.assignor,
+            Assignor::Range,
+            "null ServerAssignor keeps range"
+        );
         let _ = join(&mut g, "b", 10);
         let keep = g
             .heartbeat(omitted(1, &a_owned), 20, &CFG, &lookup, || unreachable!())
