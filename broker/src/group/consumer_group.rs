@@ -191,16 +191,33 @@ impl ConsumerGroup {
             };
             return (resp, events);
         }
-        let Some(assignor) = Assignor::parse(req.assignor.as_deref()) else {
+        // KIP-848: a field left at -1 / null means "unchanged since the last heartbeat".
+        let assignor = match req.assignor.as_deref() {
+            None => None,
+            Some(name) => match Assignor::parse(Some(name)) {
+                Some(a) => Some(a),
+                None => {
+                    return (
+                        Self::error(
+                            errors::UNSUPPORTED_ASSIGNOR,
+                            "supported assignors: uniform, range",
+                            &req,
+                        ),
+                        events,
+                    )
+                }
+            },
+        };
+        if req.member_epoch == 0 && req.rebalance_timeout_ms < 0 {
             return (
                 Self::error(
-                    errors::UNSUPPORTED_ASSIGNOR,
-                    "supported assignors: uniform, range",
+                    errors::INVALID_REQUEST,
+                    "RebalanceTimeoutMs must be provided in first request.",
                     &req,
                 ),
                 events,
             );
-        };
+        }
         let member_id = if req.member_epoch == 0 {
             let id = if req.member_id.is_empty() {
                 new_member_id()
@@ -284,11 +301,15 @@ impl ConsumerGroup {
             }
             req.member_id.clone()
         };
-        self.assignor = assignor;
+        if let Some(a) = assignor {
+            self.assignor = a;
+        }
         let mut changed_subscription = false;
         if let Some(m) = self.members.get_mut(&member_id) {
             m.last_heartbeat_ms = now;
-            m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+            if req.rebalance_timeout_ms >= 0 {
+                m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+            }
             if let Some(owned) = &req.owned {
                 m.owned = owned.iter().copied().collect();
             }
@@ -597,6 +618,82 @@ mod tests {
         assert!(b_owned.is_disjoint(&keep));
         let _ = beat(&mut g, "b", 2, &b_owned, 50);
         assert_eq!(g.state_name(), "Stable");
+    }
+
+    /// Issue 15: librdkafka sends RebalanceTimeoutMs and ServerAssignor only when
+    /// joining; -1 / null afterwards means "unchanged", not a zero timeout.
+    #[test]
+    fn omitted_fields_keep_their_values_and_a_slow_revoker_stays() {
+        let mut g = ConsumerGroup::new("g");
+        let req = HeartbeatRequest {
+            member_id: "a".into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 300_000,
+            subscribed: Some(vec!["t".into()]),
+            assignor: Some("range".into()),
+            owned: Some(vec![]),
+            ..Default::default()
+        };
+        let a = g.heartbeat(req, 0, &CFG, &lookup, || unreachable!()).0;
+        let a_owned = a.assignment.expect("a");
+        let omitted = |epoch: i32, owned: &BTreeSet<TopicPartition>| HeartbeatRequest {
+            member_id: "a".into(),
+            member_epoch: epoch,
+            rebalance_timeout_ms: -1,
+            owned: Some(owned.iter().copied().collect()),
+            ..Default::default()
+        };
+        let _ = g.heartbeat(omitted(1, &a_owned), 1, &CFG, &lookup, || unreachable!());
+        assert_eq!(g.members["a"].rebalance_timeout_ms, 300_000);
+        assert_eq!(
+            g.assignor,
+            Assignor::Range,
+            "null ServerAssignor keeps range"
+        );
+        let _ = join(&mut g, "b", 10);
+        let keep = g
+            .heartbeat(omitted(1, &a_owned), 20, &CFG, &lookup, || unreachable!())
+            .0
+            .assignment
+            .expect("revocation");
+        assert_eq!(keep.len(), 3);
+        // The member takes 5 s to revoke: far within its 300 s rebalance timeout.
+        assert!(g.tick(5_020, &CFG).is_empty());
+        assert!(g.members.contains_key("a"));
+        let a3 = g
+            .heartbeat(omitted(1, &keep), 5_030, &CFG, &lookup, || unreachable!())
+            .0;
+        assert_eq!((a3.error_code, a3.member_epoch), (0, 2));
+        // Past the rebalance timeout a member that does not revoke is removed.
+        let _ = beat(&mut g, "b", 2, &BTreeSet::new(), 5_040);
+        let mut h = ConsumerGroup::new("h");
+        let _ = join(&mut h, "a", 0);
+        let a_all = h.members["a"].sent.clone().expect("sent");
+        let _ = join(&mut h, "b", 10);
+        let _ = beat(&mut h, "a", 1, &a_all, 20);
+        assert!(h.tick(30_019, &CFG).is_empty());
+        let ev = h.tick(30_021, &CFG);
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            GroupEvent::MemberLeft {
+                cause: LeaveCause::RebalanceTimeout,
+                ..
+            }
+        )));
+        // The first heartbeat must carry the rebalance timeout.
+        let bad = HeartbeatRequest {
+            member_id: "c".into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: -1,
+            subscribed: Some(vec!["t".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            g.heartbeat(bad, 6_000, &CFG, &lookup, || unreachable!())
+                .0
+                .error_code,
+            errors::INVALID_REQUEST
+        );
     }
 
     #[test]

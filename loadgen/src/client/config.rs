@@ -32,6 +32,7 @@ pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("group.id", ""),
     ("group.instance.id", ""),
     ("group.protocol", "classic"),
+    ("group.remote.assignor", ""),
     ("session.timeout.ms", "45000"),
     ("heartbeat.interval.ms", "3000"),
     ("max.poll.interval.ms", "300000"),

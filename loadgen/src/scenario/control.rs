@@ -93,9 +93,29 @@ impl Scenario {
             }
             s.events.retain(|e| !names_event(entry, e));
         }
+        let mut narrowed: Vec<String> = Vec::new();
         for (path, value) in &control.settings {
             if let Some(axis) = s.sweep.axes.iter_mut().find(|a| a.path.value == path.value) {
                 axis.values = vec![value.clone()];
+                continue;
+            }
+            // A property under a swept table of properties (`consumers.<group>.config`):
+            // the axis keeps one table, of the control's properties.
+            if let Some(axis) = s.sweep.axes.iter_mut().find(|a| {
+                a.values.iter().all(toml::Value::is_table)
+                    && path
+                        .value
+                        .strip_prefix(a.path.value.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            }) {
+                if !narrowed.contains(&axis.path.value) {
+                    narrowed.push(axis.path.value.clone());
+                    axis.values = vec![toml::Value::Table(toml::Table::new())];
+                }
+                let key = path.value[axis.path.value.len() + 1..].to_string();
+                if let Some(toml::Value::Table(t)) = axis.values.first_mut() {
+                    t.insert(key, value.clone());
+                }
                 continue;
             }
             let setting =

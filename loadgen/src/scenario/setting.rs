@@ -24,6 +24,9 @@ pub(super) enum Setting {
     ProducerPayload(String),
     /// `consumers.<group>.config.<key>`, or every consumer for `consumer.<key>`.
     ConsumerConfig(Option<String>, String),
+    /// `consumers.<group>.config`: several properties of the group at once, a table
+    /// per value (`{ "group.protocol" = "consumer" }`).
+    ConsumerConfigs(String),
     ConsumerProcessing(String),
     /// `consumers.<group>.commit`: the group's commit mode.
     ConsumerCommit(String),
@@ -138,6 +141,9 @@ impl Setting {
                 let (name, rest) = split_name(rest, &groups)
                     .ok_or_else(|| unknown("consumer group", rest, &groups))?;
                 let example = format!("\"consumers.{name}.config.session.timeout.ms\"");
+                if rest == "config" {
+                    return Ok(Setting::ConsumerConfigs(name));
+                }
                 Ok(match field(rest, CONSUMER_FIELDS, &example)? {
                     ("config", Some(k)) => Setting::ConsumerConfig(Some(name), k.to_string()),
                     ("processing", _) => Setting::ConsumerProcessing(name),
@@ -191,6 +197,26 @@ impl Setting {
                     .filter(|c| group.as_ref().is_none_or(|g| *g == c.group.value))
                 {
                     c.config.insert(key.clone(), text.clone());
+                }
+            }
+            Setting::ConsumerConfigs(group) => {
+                let toml::Value::Table(t) = v else {
+                    return Err(format!(
+                        "consumers.{group}.config takes a table of properties, e.g. \
+                         {{ \"group.protocol\" = \"consumer\" }}"
+                    ));
+                };
+                if t.is_empty() {
+                    return Err("an empty table sets nothing".into());
+                }
+                let mut props = Vec::new();
+                for (k, pv) in t {
+                    props.push((k.clone(), property(pv).map_err(|e| format!("{k}: {e}"))?));
+                }
+                for c in s.consumers.iter_mut().filter(|c| c.group.value == *group) {
+                    for (k, text) in &props {
+                        c.config.insert(k.clone(), text.clone());
+                    }
                 }
             }
             Setting::ProducerRate(name) => {
@@ -308,6 +334,71 @@ fn integer(v: &toml::Value, lo: i64, hi: i64) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use crate::scenario::{parse, Keys, Payload};
+
+    #[test]
+    fn a_group_config_table_sets_several_properties_and_a_control_narrows_it() {
+        let src = r#"
+duration = "5s"
+
+[[topics]]
+name = "orders"
+
+[[consumers]]
+group = "billing"
+topic = "orders"
+
+[sweep]
+"consumers.billing.config" = [
+    { "partition.assignment.strategy" = "range" },
+    { "group.protocol" = "consumer", "group.remote.assignor" = "range" },
+]
+
+[control]
+"consumers.billing.config" = { "partition.assignment.strategy" = "range" }
+"#;
+        let s = parse("t.toml", src).expect("valid sweep");
+        let points = s.sweep_points();
+        assert_eq!(points.len(), 2);
+        let second = s.with_point(&points[1]).expect("point");
+        let cfg = &second.consumers[0].config;
+        assert_eq!(
+            cfg.get("group.protocol").map(String::as_str),
+            Some("consumer")
+        );
+        assert_eq!(
+            cfg.get("group.remote.assignor").map(String::as_str),
+            Some("range")
+        );
+        assert_eq!(
+            points[1].label(&s.sweep),
+            "config={group.protocol=consumer, group.remote.assignor=range}"
+        );
+        let control = s.with_control().expect("control");
+        let points = control.sweep_points();
+        assert_eq!(points.len(), 1, "the axis keeps the control's table");
+        let only = control.with_point(&points[0]).expect("point");
+        assert_eq!(
+            only.consumers[0]
+                .config
+                .get("partition.assignment.strategy")
+                .map(String::as_str),
+            Some("range")
+        );
+        assert!(!only.consumers[0].config.contains_key("group.protocol"));
+        let bad = parse(
+            "t.toml",
+            &src.replace(
+                r#"{ "partition.assignment.strategy" = "range" },"#,
+                r#""range","#,
+            ),
+        )
+        .expect_err("a value that is not a table");
+        assert!(
+            bad.message().contains("table of properties"),
+            "{}",
+            bad.message()
+        );
+    }
 
     #[test]
     fn keys_and_payload_are_setting_paths() {

@@ -154,6 +154,14 @@ pub struct SweepPoint {
 pub fn value_text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
+        // A table of properties (`consumers.<group>.config`): `{a=1, b=x}`.
+        toml::Value::Table(t) => format!(
+            "{{{}}}",
+            t.iter()
+                .map(|(k, v)| format!("{k}={}", value_text(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         other => other.to_string(),
     }
 }

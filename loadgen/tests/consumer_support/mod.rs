@@ -29,15 +29,21 @@ pub struct TestBroker {
 }
 
 pub async fn start_broker() -> TestBroker {
+    start_broker_with(&[]).await
+}
+
+/// A broker with `extra` settings on top of the test defaults.
+pub async fn start_broker_with(extra: &[(&str, &str)]) -> TestBroker {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_string_lossy().to_string();
-    let cfg = kafkalab_broker::BrokerConfig::from_pairs(&[
+    let mut pairs: Vec<(&str, &str)> = vec![
         ("listeners", "PLAINTEXT://127.0.0.1:0"),
         ("kafkalab.metrics.listener", ""),
         ("log.dirs", &path),
         ("group.initial.rebalance.delay.ms", "0"),
-    ])
-    .expect("broker config");
+    ];
+    pairs.extend_from_slice(extra);
+    let cfg = kafkalab_broker::BrokerConfig::from_pairs(&pairs).expect("broker config");
     let running = kafkalab_broker::start(
         cfg,
         Arc::new(kafkalab_broker::storage::file::FileStorage::new(&path)),

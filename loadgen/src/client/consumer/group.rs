@@ -55,7 +55,7 @@ pub(crate) mod code {
     pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 }
 
-fn is_coordinator_error(c: i16) -> bool {
+pub(crate) fn is_coordinator_error(c: i16) -> bool {
     matches!(
         c,
         code::COORDINATOR_LOAD_IN_PROGRESS
@@ -114,7 +114,7 @@ pub(crate) struct Membership {
 }
 
 impl Membership {
-    fn reset(&mut self, keep_member_id: bool) {
+    pub(crate) fn reset(&mut self, keep_member_id: bool) {
         self.phase = Phase::Unjoined;
         self.generation = -1;
         if !keep_member_id {
@@ -212,7 +212,7 @@ impl GroupShared {
     }
 
     /// Sends to the coordinator with a timeout; a lost connection forgets it.
-    async fn send<R: Request>(
+    pub(crate) async fn send<R: Request>(
         &self,
         req: R,
         timeout: Duration,

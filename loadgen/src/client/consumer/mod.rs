@@ -21,6 +21,7 @@
 //! only notices after `session.timeout.ms`.
 
 pub mod assignor;
+pub mod consumer_protocol;
 pub mod fetcher;
 pub mod group;
 pub mod metrics;
@@ -103,6 +104,8 @@ pub struct Consumer {
     cluster: Arc<Cluster>,
     client_id: String,
     group: Option<Arc<GroupShared>>,
+    /// `group.protocol=consumer`: the KIP-848 member state (None: classic protocol).
+    kip848: Option<Arc<consumer_protocol::Kip848>>,
     fetcher: Fetcher,
     mode: Mode,
     subscription: Vec<String>,
@@ -176,11 +179,18 @@ impl Consumer {
         let group_id = config.get("group.id");
         let group_id = (!group_id.trim().is_empty()).then(|| group_id.trim().to_string());
         let protocol_setting = config.get("group.protocol");
-        if !protocol_setting.eq_ignore_ascii_case("classic") {
-            return Err(ClientError::Config(format!(
-                "group.protocol={protocol_setting}: this client implements the classic group protocol only"
-            )));
-        }
+        let consumer_protocol = match protocol_setting.to_ascii_lowercase().as_str() {
+            "classic" => false,
+            "consumer" => true,
+            other => {
+                return Err(ClientError::Config(format!(
+                    "group.protocol: expected classic or consumer, got '{other}'"
+                )))
+            }
+        };
+        let remote_assignor = config.get("group.remote.assignor");
+        let remote_assignor =
+            (!remote_assignor.trim().is_empty()).then(|| remote_assignor.trim().to_string());
         let strategies =
             assignor::Strategy::parse_list(&config.get("partition.assignment.strategy"))
                 .map_err(ClientError::Config)?;
@@ -243,6 +253,12 @@ impl Consumer {
                 metrics.clone(),
             ))
         });
+        let kip848 = (consumer_protocol && group.is_some()).then(|| {
+            Arc::new(consumer_protocol::Kip848::new(
+                remote_assignor,
+                config.ms("heartbeat.interval.ms"),
+            ))
+        });
         let fetcher = Fetcher::new(
             cluster.clone(),
             client_id.clone(),
@@ -264,6 +280,7 @@ impl Consumer {
             cluster,
             client_id,
             group,
+            kip848,
             fetcher,
             mode: Mode::None,
             subscription: Vec::new(),
@@ -492,6 +509,9 @@ impl Consumer {
         let Some(g) = self.group.clone() else {
             return Ok(());
         };
+        if let Some(k) = self.kip848.clone() {
+            return self.poll_consumer_protocol(&g, &k).await;
+        }
         if self.join_task.as_ref().is_some_and(|h| h.is_finished()) {
             if let Some(h) = self.join_task.take() {
                 let r = h.await;
@@ -859,9 +879,9 @@ impl Consumer {
             }
         }
         if let Some(g) = self.group.clone() {
-            let (phase, member) = {
+            let (phase, member, epoch) = {
                 let st = g.state.lock();
-                (st.phase, st.member_id.clone())
+                (st.phase, st.member_id.clone(), st.generation)
             };
             let active = self.mode == Mode::Manual || phase == Phase::Stable;
             if self.auto_commit && active && !self.fetcher.assignment().is_empty() {
@@ -882,7 +902,11 @@ impl Consumer {
                         at: Instant::now(),
                     });
                 }
-                if !g.is_static() && !member.is_empty() {
+                if self.kip848.is_some() {
+                    if let Err(e) = consumer_protocol::leave(&g, &member, epoch).await {
+                        tracing::debug!(group = %g.cfg.group_id, "leave heartbeat on close failed: {e}");
+                    }
+                } else if !g.is_static() && !member.is_empty() {
                     if let Err(e) =
                         group::leave_group(&g, &member, "the consumer is being closed").await
                     {
