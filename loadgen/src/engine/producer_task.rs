@@ -71,9 +71,13 @@ pub async fn run(
     }
     let mut keys = KeyGen::new(spec.keys, spec.key_space);
     let mut seqs = vec![0u64; spec.partitions.max(1) as usize];
-    let pids: Vec<u32> = (0..spec.partitions.max(1))
+    let mut pids: Vec<u32> = (0..spec.partitions.max(1))
         .map(|p| stats.partition_id(&spec.topic, p))
         .collect();
+    // Partitions added to the topic reach this producer with its next metadata refresh
+    // (metadata.max.age.ms, or after an error); from then on keys map over the new count,
+    // as the Java client's default partitioner does.
+    let mut growth = producer.partition_growth();
     let topic: Arc<str> = spec.topic.as_str().into();
     let mut round_robin: i32 = rng_start(&mut rng, spec.partitions);
     let mut ctl = *control.borrow();
@@ -111,6 +115,18 @@ pub async fn run(
             }
             None => Instant::now(),
         };
+        let g = producer.partition_growth();
+        if g != growth {
+            growth = g;
+            let known = producer.known_partitions(&spec.topic).unwrap_or(0);
+            if known > spec.partitions {
+                spec.partitions = known;
+                seqs.resize(known as usize, 0);
+                pids = (0..known)
+                    .map(|p| stats.partition_id(&spec.topic, p))
+                    .collect();
+            }
+        }
         let key = keys.next(&mut rng);
         let partition = match &key {
             Some(k) => partition_for_key(k, spec.partitions),

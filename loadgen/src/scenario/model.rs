@@ -116,6 +116,16 @@ impl Scenario {
         self.topics.iter().find(|t| t.name.value == name)
     }
 
+    /// The largest partition total an `add-partitions` event gives `topic`, if any.
+    pub fn partitions_reached(&self, topic: &str) -> Option<u32> {
+        self.events
+            .iter()
+            .filter(|e| *e.kind == EventKind::AddPartitions)
+            .filter(|e| e.target.as_ref().is_some_and(|t| t.name == topic))
+            .filter_map(|e| e.count.as_ref().map(|c| c.value))
+            .max()
+    }
+
     /// The length of the measured part of the run (`duration - warmup`).
     pub fn measured(&self) -> Duration {
         self.duration.saturating_sub(*self.warmup)
