@@ -262,6 +262,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
                 keys: p.keys,
                 key_space: p.key_space,
                 payload: p.payload,
+                tombstones: *p.tombstones,
                 seed: opts.seed.wrapping_add(1000 + index as u64),
             };
             producer_handles.push(producer.clone());

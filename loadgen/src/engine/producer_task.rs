@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::keys::KeyGen;
+use super::keys::{is_tombstone, KeyGen};
 use super::stats::Stats;
 use crate::client::producer::partitioner::partition_for_key;
 use crate::client::producer::{BatchDelivery, DeliveryListener, Producer, ProducerRecord, Tag};
@@ -36,6 +36,8 @@ pub struct ProducerSpec {
     pub keys: Keys,
     pub key_space: u64,
     pub payload: Payload,
+    /// Share of keyed records sent as tombstones (null value).
+    pub tombstones: f64,
     pub seed: u64,
 }
 
@@ -135,6 +137,21 @@ pub async fn run(
                 round_robin
             }
         };
+        if let Some(k) = key
+            .as_ref()
+            .filter(|_| is_tombstone(spec.tombstones, &mut rng))
+        {
+            // A tombstone has no value, so no kafkalab header: it is not verified or
+            // timed (the consumer side counts it in its key checks).
+            let mut record = ProducerRecord::new(topic.clone(), Bytes::new())
+                .with_partition(partition)
+                .with_key(k.clone());
+            record.value = None;
+            if let Err(e) = producer.send_and_forget(record).await {
+                tracing::warn!(producer = spec.index, "tombstone send failed: {e}");
+            }
+            continue;
+        }
         let seq = seqs[partition as usize];
         seqs[partition as usize] += 1;
         let intended_ns = stats.ns_of(intended);
