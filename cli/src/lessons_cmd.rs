@@ -115,7 +115,7 @@ pub fn main(args: LessonsArgs) -> u8 {
         print!(
             "{}",
             if args.markdown {
-                markdown(&lessons)
+                markdown(&lessons, &args.dir)
             } else {
                 listing(&lessons)
             }
@@ -196,9 +196,13 @@ fn listing(lessons: &[Lesson]) -> String {
     out
 }
 
-fn markdown(lessons: &[Lesson]) -> String {
+/// Where `scripts/lesson-examples.sh` puts each lesson's example chart, relative to the
+/// lessons' directory (`scenarios/`).
+const EXAMPLES: &str = "../reports/examples";
+
+fn markdown(lessons: &[Lesson], dir: &std::path::Path) -> String {
     let mut out = String::from(
-        "| module | lesson | setting | what proves it | control (must fail) |\n|---|---|---|---|---|\n",
+        "| module | lesson | setting | what proves it | control (must fail) | example |\n|---|---|---|---|---|---|\n",
     );
     for (module, list) in by_module(lessons) {
         let title = module.map_or("—", |m| m.title());
@@ -208,8 +212,15 @@ fn markdown(lessons: &[Lesson]) -> String {
                 .file
                 .file_name()
                 .map_or(String::new(), |f| f.to_string_lossy().into_owned());
+            // The example chart, when one is committed.
+            let chart = format!("{EXAMPLES}/{}.svg", s.name);
+            let example = if dir.join(&chart).is_file() {
+                format!("[chart]({chart})")
+            } else {
+                "—".to_string()
+            };
             out.push_str(&format!(
-                "| {title} | [`{}`]({file}) | {} | {} | {} |\n",
+                "| {title} | [`{}`]({file}) | {} | {} | {} | {example} |\n",
                 s.name,
                 cell(&s.setting),
                 cell(&l.proof().join("; ")),

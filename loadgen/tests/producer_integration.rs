@@ -981,3 +981,66 @@ async fn in_flight_retries_reorder_without_idempotence() -> TestResult {
     }
     Ok(())
 }
+
+/// Partitions added: a producer maps keys over the new count once its metadata is
+/// refreshed (every metadata.max.age.ms), as Java's default partitioner does; one that
+/// has not refreshed yet (the default 5 minutes) keeps the old mapping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_move_after_partitions_are_added_and_metadata_refreshes() -> TestResult {
+    let (_dir, broker, admin) = setup("grow", 2).await;
+    let bootstrap = broker.kafka_addr.to_string();
+    let fresh = Producer::new(
+        &bootstrap,
+        producer_config(&[("metadata.max.age.ms", "200"), ("linger.ms", "0")]),
+    )
+    .await?;
+    let stale = Producer::new(&bootstrap, producer_config(&[("linger.ms", "0")])).await?;
+    // A key whose partition differs over 2 and 4 partitions.
+    let key = (0..100)
+        .map(|k| format!("key-{k}"))
+        .find(|k| partition_for_key(k.as_bytes(), 2) != partition_for_key(k.as_bytes(), 4))
+        .expect("some key moves");
+    let (old, new) = (
+        partition_for_key(key.as_bytes(), 2),
+        partition_for_key(key.as_bytes(), 4),
+    );
+    let send = |p: &Producer| {
+        let p = p.clone();
+        let key = key.clone();
+        async move {
+            p.send(ProducerRecord::new("grow", "v").with_key(key))
+                .await?
+                .await
+                .map(|md| md.partition)
+        }
+    };
+    assert_eq!(send(&fresh).await?, old);
+    assert_eq!(send(&stale).await?, old);
+    assert_eq!(fresh.partition_growth(), stale.partition_growth());
+    let growth = fresh.partition_growth();
+    admin.create_partitions("grow", 4).await?;
+    // Records keep flowing; within a few refresh periods the key lands on its new
+    // partition, and stays there.
+    let mut sent = 0;
+    loop {
+        let p = send(&fresh).await?;
+        sent += 1;
+        if p == new {
+            break;
+        }
+        assert_eq!(p, old, "before the refresh: the old mapping");
+        assert!(sent < 20_000, "the producer never saw the new partitions");
+    }
+    assert!(fresh.partition_growth() > growth);
+    assert_eq!(fresh.known_partitions("grow"), Some(4));
+    for _ in 0..20 {
+        assert_eq!(send(&fresh).await?, new);
+    }
+    // Not refreshed yet: the old count, the old partition.
+    assert_eq!(stale.known_partitions("grow"), Some(2));
+    assert_eq!(send(&stale).await?, old);
+    fresh.close(Duration::from_secs(5)).await;
+    stale.close(Duration::from_secs(5)).await;
+    broker.shutdown().await;
+    Ok(())
+}

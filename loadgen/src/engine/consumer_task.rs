@@ -104,6 +104,8 @@ pub async fn run(
     let mut events = tokio::spawn(watch_events(consumer.events(), spec.clone(), stats.clone()));
     let mut batch = Vec::with_capacity(512);
     let mut offsets: Vec<(u32, i64)> = Vec::with_capacity(512);
+    // The producers' clock (record timestamps): for the age of tombstones.
+    let wall = crate::client::producer::WallClock::system();
     let mut done_at: Vec<Duration> = Vec::with_capacity(512);
     // A command that arrived while a poll was being processed.
     let mut pending: Option<MemberCommand> = None;
@@ -200,15 +202,37 @@ pub async fn run(
         last_records = Some(now);
         batch.clear();
         offsets.clear();
-        for r in &records {
-            let header = if stats.measure {
-                r.value.as_deref().and_then(payload::decode)
-            } else {
-                None
-            };
-            let pid = stats.partition_id(&r.topic, r.partition);
-            batch.push((pid, r.offset, header));
-            offsets.push((pid, r.offset));
+        let now_ms = wall.now_ms();
+        // (A block: the lock guard must be gone before the next await.)
+        {
+            let mut keys = stats
+                .key_checks
+                .get(&spec.group)
+                .filter(|_| stats.measure)
+                .map(|k| k.lock());
+            for r in &records {
+                let header = if stats.measure {
+                    r.value.as_deref().and_then(payload::decode)
+                } else {
+                    None
+                };
+                let pid = stats.partition_id(&r.topic, r.partition);
+                if let Some(k) = keys.as_mut() {
+                    k.received(
+                        &r.topic,
+                        pid,
+                        r.key.as_deref(),
+                        r.value.is_none(),
+                        now_ms - r.timestamp_ms,
+                    );
+                }
+                // A tombstone (null value) carries no kafkalab header: it is counted by the
+                // key checks, not verified (its producer does not track it either).
+                if r.value.is_some() {
+                    batch.push((pid, r.offset, header));
+                }
+                offsets.push((pid, r.offset));
+            }
         }
         let checks = stats.offset_checks.get(&spec.group);
         if let Some(c) = checks {

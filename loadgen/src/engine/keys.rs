@@ -65,6 +65,13 @@ impl KeyGen {
     }
 }
 
+/// Whether the next keyed record is a tombstone (null value): true for a `share` of
+/// them (`[[producers]] tombstones`). Draws from `rng` only when `share > 0`, so a
+/// producer without tombstones sends exactly the records it always did.
+pub fn is_tombstone(share: f64, rng: &mut ChaCha8Rng) -> bool {
+    share > 0.0 && (share >= 1.0 || rng.random::<f64>() < share)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +89,17 @@ mod tests {
         let ks: Vec<_> = (0..3).map(|_| s.next(&mut rng)).collect();
         assert_eq!(ks[0], ks[2]);
         assert!(KeyGen::new(Keys::None, 1).next(&mut rng).is_none());
+    }
+
+    #[test]
+    fn tombstones_are_the_share_asked_for() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut untouched = rng.clone();
+        assert!((0..1000).all(|_| !is_tombstone(0.0, &mut rng)));
+        // No draw without tombstones: the key sequence is what it was.
+        assert_eq!(rng.random::<u64>(), untouched.random::<u64>());
+        assert!((0..1000).all(|_| is_tombstone(1.0, &mut rng)));
+        let n = (0..20_000).filter(|_| is_tombstone(0.1, &mut rng)).count();
+        assert!((1700..2300).contains(&n), "{n} of 20000 at 0.1");
     }
 }

@@ -165,7 +165,8 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
             let info = admin.describe_topics(&[t.name.as_str()]).await?;
             let n = info.first().map_or(0, |i| i.partitions.len() as i32);
             counts.insert(t.name.to_string(), n);
-            n
+            // Ids for the partitions add-partitions events will add, too.
+            n.max(scenario.partitions_reached(&t.name).map_or(0, |c| c as i32))
         } else {
             UNCREATED_TOPIC_PARTITION_IDS
         };
@@ -265,6 +266,7 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
                 keys: p.keys,
                 key_space: p.key_space,
                 payload: p.payload,
+                tombstones: *p.tombstones,
                 seed: opts.seed.wrapping_add(1000 + index as u64),
             };
             producer_handles.push(producer.clone());

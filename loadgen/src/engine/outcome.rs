@@ -44,6 +44,7 @@ pub fn measure(
     m.insert("redelivered".into(), sum(&|v| v.redelivered));
     m.insert("out_of_order".into(), sum(&|v| v.out_of_order));
     measure_offsets(&mut m, stats);
+    measure_keys(&mut m, stats);
     m.insert(
         "produce_throughput_rps".into(),
         after_warmup.0 as f64 / measured_s,
@@ -295,6 +296,34 @@ fn measure_offsets(m: &mut BTreeMap<String, f64>, stats: &Stats) {
     m.insert("commits_backwards".into(), total.commits_backwards as f64);
     m.insert("unprocessed".into(), total.unprocessed as f64);
     m.insert("replayed".into(), total.replayed as f64);
+}
+
+/// What the groups saw of keys (see [`crate::measure::keys`]): per group as
+/// `groups.<g>.<metric>`, and over the groups (summed; the oldest tombstone's age is
+/// the largest). `records_per_key` and `max_tombstone_age_s` have no value without
+/// keys or tombstones.
+fn measure_keys(m: &mut BTreeMap<String, f64>, stats: &Stats) {
+    let mut total = crate::measure::KeyCheckSummary::default();
+    let put = |m: &mut BTreeMap<String, f64>, prefix: &str, k: &crate::measure::KeyCheckSummary| {
+        m.insert(format!("{prefix}keys_remapped"), k.keys_remapped as f64);
+        m.insert(format!("{prefix}tombstones"), k.tombstones as f64);
+        if let Some(r) = k.records_per_key() {
+            m.insert(format!("{prefix}records_per_key"), r);
+        }
+        if let Some(a) = k.max_tombstone_age_ms {
+            m.insert(format!("{prefix}max_tombstone_age_s"), a as f64 / 1000.0);
+        }
+    };
+    for (group, k) in &stats.key_checks {
+        let k = k.lock().summary();
+        put(m, &format!("groups.{group}."), &k);
+        total.keys += k.keys;
+        total.keyed_records += k.keyed_records;
+        total.keys_remapped += k.keys_remapped;
+        total.tombstones += k.tombstones;
+        total.max_tombstone_age_ms = total.max_tombstone_age_ms.max(k.max_tombstone_age_ms);
+    }
+    put(m, "", &total);
 }
 
 /// Removals by cause, revocations, member pauses and how the members shared the

@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::keys::KeyGen;
+use super::keys::{is_tombstone, KeyGen};
 use super::stats::Stats;
 use crate::client::producer::partitioner::partition_for_key;
 use crate::client::producer::{BatchDelivery, DeliveryListener, Producer, ProducerRecord, Tag};
@@ -36,6 +36,8 @@ pub struct ProducerSpec {
     pub keys: Keys,
     pub key_space: u64,
     pub payload: Payload,
+    /// Share of keyed records sent as tombstones (null value).
+    pub tombstones: f64,
     pub seed: u64,
 }
 
@@ -71,9 +73,13 @@ pub async fn run(
     }
     let mut keys = KeyGen::new(spec.keys, spec.key_space);
     let mut seqs = vec![0u64; spec.partitions.max(1) as usize];
-    let pids: Vec<u32> = (0..spec.partitions.max(1))
+    let mut pids: Vec<u32> = (0..spec.partitions.max(1))
         .map(|p| stats.partition_id(&spec.topic, p))
         .collect();
+    // Partitions added to the topic reach this producer with its next metadata refresh
+    // (metadata.max.age.ms, or after an error); from then on keys map over the new count,
+    // as the Java client's default partitioner does.
+    let mut growth = producer.partition_growth();
     let topic: Arc<str> = spec.topic.as_str().into();
     let mut round_robin: i32 = rng_start(&mut rng, spec.partitions);
     let mut ctl = *control.borrow();
@@ -111,6 +117,18 @@ pub async fn run(
             }
             None => Instant::now(),
         };
+        let g = producer.partition_growth();
+        if g != growth {
+            growth = g;
+            let known = producer.known_partitions(&spec.topic).unwrap_or(0);
+            if known > spec.partitions {
+                spec.partitions = known;
+                seqs.resize(known as usize, 0);
+                pids = (0..known)
+                    .map(|p| stats.partition_id(&spec.topic, p))
+                    .collect();
+            }
+        }
         let key = keys.next(&mut rng);
         let partition = match &key {
             Some(k) => partition_for_key(k, spec.partitions),
@@ -119,6 +137,21 @@ pub async fn run(
                 round_robin
             }
         };
+        if let Some(k) = key
+            .as_ref()
+            .filter(|_| is_tombstone(spec.tombstones, &mut rng))
+        {
+            // A tombstone has no value, so no kafkalab header: it is not verified or
+            // timed (the consumer side counts it in its key checks).
+            let mut record = ProducerRecord::new(topic.clone(), Bytes::new())
+                .with_partition(partition)
+                .with_key(k.clone());
+            record.value = None;
+            if let Err(e) = producer.send_and_forget(record).await {
+                tracing::warn!(producer = spec.index, "tombstone send failed: {e}");
+            }
+            continue;
+        }
         let seq = seqs[partition as usize];
         seqs[partition as usize] += 1;
         let intended_ns = stats.ns_of(intended);

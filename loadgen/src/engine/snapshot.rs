@@ -660,8 +660,18 @@ impl LiveMeasures {
 
     fn get(&self, metric: &str) -> Live {
         match metric {
-            "lost" | "duplicates" | "out_of_order" | "redelivered" | "poll_skips"
-            | "commits_backwards" | "unprocessed" | "replayed" => Live::AtEnd,
+            "lost"
+            | "duplicates"
+            | "out_of_order"
+            | "redelivered"
+            | "poll_skips"
+            | "commits_backwards"
+            | "unprocessed"
+            | "replayed"
+            | "keys_remapped"
+            | "records_per_key"
+            | "tombstones"
+            | "max_tombstone_age_s" => Live::AtEnd,
             _ => self.0.get(metric).map_or(Live::NoData, |v| Live::Now(*v)),
         }
     }

@@ -75,6 +75,8 @@ pub struct Stats {
     pub verifiers: BTreeMap<String, Mutex<Verifier>>,
     /// Per group: poll skips, commits backwards, unprocessed and replayed records.
     pub offset_checks: BTreeMap<String, Mutex<OffsetChecks>>,
+    /// Per group: keys, records per key, keys remapped, tombstones.
+    pub key_checks: BTreeMap<String, Mutex<crate::measure::KeyChecks>>,
     pub pauses: Mutex<PauseTracker>,
     /// Which member owned which partition when (the rebalance made visible).
     pub ownership: Mutex<crate::measure::OwnershipTracker>,
@@ -123,6 +125,10 @@ impl Stats {
             offset_checks: groups
                 .iter()
                 .map(|g| (g.clone(), Mutex::new(OffsetChecks::new())))
+                .collect(),
+            key_checks: groups
+                .iter()
+                .map(|g| (g.clone(), Mutex::new(crate::measure::KeyChecks::new())))
                 .collect(),
             pauses: Mutex::new(PauseTracker::new()),
             ownership: Mutex::new(crate::measure::OwnershipTracker::new()),

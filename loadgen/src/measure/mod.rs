@@ -10,6 +10,8 @@
 //! * [`latency`]: HdrHistogram recorders with coordinated-omission correction and
 //!   `.hgrm` export.
 //! * [`verify`]: loss / duplicate / order verification per consumer group.
+//! * [`keys`]: keys per group (records per key, keys remapped to another partition,
+//!   tombstones).
 //! * [`offsets`]: offset anomalies per group (poll skips, commits backwards) and what
 //!   crashes and offset resets did to its records.
 //! * [`series`]: the one-second time series.
@@ -18,6 +20,7 @@
 //! * [`report`]: the `report.json` model and the report directory writer.
 
 pub mod cluster_state;
+pub mod keys;
 pub mod latency;
 pub mod offsets;
 pub mod ownership;
@@ -29,6 +32,7 @@ pub mod series;
 pub mod verify;
 
 pub use cluster_state::{ClusterFigures, ClusterRecorder, ClusterSample, PartitionState};
+pub use keys::{KeyCheckSummary, KeyChecks};
 pub use latency::{write_percentile_distribution, LatencyRecorder, LatencySummary};
 pub use offsets::{OffsetCheckSummary, OffsetChecks};
 pub use ownership::{OwnershipEnd, OwnershipInterval, OwnershipTracker};

@@ -147,6 +147,25 @@ pub const METRICS: &[(&str, &str)] = &[
          them (also counted in duplicates and redelivered)",
     ),
     (
+        "keys_remapped",
+        "distinct keys a group received from more than one partition of their topic: \
+         keys the default partitioner mapped anew after partitions were added",
+    ),
+    (
+        "records_per_key",
+        "records with a key a group received per distinct key (1 = each key once: a \
+         compacted log read from the start); no value without keyed records",
+    ),
+    (
+        "tombstones",
+        "tombstones (a key with a null value) a group received",
+    ),
+    (
+        "max_tombstone_age_s",
+        "the oldest tombstone a group received, its age when received (receive time minus \
+         its timestamp), seconds; no value without tombstones",
+    ),
+    (
         "max_under_replicated",
         "most under-replicated partitions (ISR smaller than the replicas) in one of the \
          once-a-second Metadata samples of a cluster",
@@ -250,6 +269,10 @@ pub const KNOWN_METRICS: &[&str] = &[
     "commits_backwards",
     "unprocessed",
     "replayed",
+    "keys_remapped",
+    "records_per_key",
+    "tombstones",
+    "max_tombstone_age_s",
     "max_under_replicated",
     "leader_changes",
     "produce_errors",
@@ -306,6 +329,10 @@ pub const GROUP_METRICS: &[&str] = &[
     "commits_backwards",
     "unprocessed",
     "replayed",
+    "keys_remapped",
+    "records_per_key",
+    "tombstones",
+    "max_tombstone_age_s",
 ];
 
 /// Whether `name` is a metric of `list`, a family member included

@@ -235,6 +235,9 @@ rate = 100
         )
         .expect("valid");
         assert_eq!(*s.events[0].kind, EventKind::AddPartitions);
+        // The engine numbers the partitions the topic will have.
+        assert_eq!(s.partitions_reached("orders"), Some(6));
+        assert_eq!(s.partitions_reached("other"), None);
     }
 
     #[test]

@@ -116,6 +116,16 @@ impl Scenario {
         self.topics.iter().find(|t| t.name.value == name)
     }
 
+    /// The largest partition total an `add-partitions` event gives `topic`, if any.
+    pub fn partitions_reached(&self, topic: &str) -> Option<u32> {
+        self.events
+            .iter()
+            .filter(|e| *e.kind == EventKind::AddPartitions)
+            .filter(|e| e.target.as_ref().is_some_and(|t| t.name == topic))
+            .filter_map(|e| e.count.as_ref().map(|c| c.value))
+            .max()
+    }
+
     /// The length of the measured part of the run (`duration - warmup`).
     pub fn measured(&self) -> Duration {
         self.duration.saturating_sub(*self.warmup)
@@ -216,6 +226,13 @@ pub struct Producer {
     /// Payload bytes (default `"random"`).
     #[serde(default)]
     pub payload: Payload,
+    /// Share of the keyed records sent as tombstones (null value), 0 to 1 (default 0).
+    #[serde(
+        default,
+        deserialize_with = "de_tombstones",
+        skip_serializing_if = "is_zero_located"
+    )]
+    pub tombstones: Located<f64>,
     /// Kafka producer properties (`"linger.ms" = 5`, `"acks" = "all"`).
     #[serde(
         default,
@@ -1081,6 +1098,21 @@ fn de_record_size<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 
 fn de_key_space<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(bounded(d, "key_space", 1, i64::MAX)?.value as u64)
+}
+
+fn de_tombstones<'de, D: Deserializer<'de>>(d: D) -> Result<Located<f64>, D::Error> {
+    let v = Located::<f64>::deserialize(d)?;
+    if !(0.0..=1.0).contains(&v.value) {
+        return Err(de::Error::custom(format!(
+            "tombstones is a share of the records, between 0 and 1, found {}",
+            v.value
+        )));
+    }
+    Ok(v)
+}
+
+fn is_zero_located(v: &Located<f64>) -> bool {
+    v.value == 0.0
 }
 
 fn de_seed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {

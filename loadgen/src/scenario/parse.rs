@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::duration::format_duration;
-use super::model::{EventKind, Located, Scenario, TargetKind};
+use super::model::{EventKind, Keys, Located, Scenario, TargetKind};
 use super::suggest;
 
 /// Why a scenario could not be read.
@@ -346,6 +346,12 @@ fn validate(s: &mut Scenario, file_name: &str) -> Result<(), Fail> {
         }
     }
     for (i, p) in s.producers.iter().enumerate() {
+        if *p.tombstones > 0.0 && p.keys == Keys::None {
+            return fail(
+                &p.tombstones.span,
+                "tombstones need keys: a tombstone deletes a key (and a compacted topic refuses records without one); set keys = \"uniform\" or another",
+            );
+        }
         if p.name.is_from_file() {
             if p.name.trim().is_empty() {
                 return fail(&p.name.span, "a producer name cannot be empty");

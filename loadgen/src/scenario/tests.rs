@@ -1210,3 +1210,19 @@ rate = 10
 }
 
 mod control;
+
+#[test]
+fn scenario_tombstones_share() {
+    assert_eq!(*ok(MINIMAL).producers[0].tombstones, 0.0);
+    let with = |line: &str| MINIMAL.replace("rate = 100", &format!("rate = 100\n{line}"));
+    let s = ok(&with("keys = \"uniform\"\ntombstones = 0.1"));
+    assert_eq!(*s.producers[0].tombstones, 0.1);
+    let s = ok(&with("keys = \"uniform\"\ntombstones = 1"));
+    assert_eq!(*s.producers[0].tombstones, 1.0);
+    let (line, _, msg) = error_at(&with("keys = \"uniform\"\ntombstones = 1.5"));
+    assert_eq!(line, 11);
+    assert!(msg.contains("between 0 and 1"), "{msg}");
+    let (line, _, msg) = error_at(&with("tombstones = 0.1"));
+    assert_eq!(line, 10);
+    assert!(msg.contains("tombstones need keys"), "{msg}");
+}

@@ -12,6 +12,7 @@
 //! network) outside it.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -149,6 +150,9 @@ pub(crate) enum AppendError {
 pub(crate) struct Accumulator {
     pub config: AccConfig,
     pub state: Mutex<AccState>,
+    /// Bumped whenever a topic is added or gains partitions, so that callers can
+    /// notice a new partition count without taking the lock.
+    growth: AtomicU64,
 }
 
 /// What the sender gets from one drain pass.
@@ -183,7 +187,22 @@ impl Accumulator {
                 sender_wakeup: None,
                 drain_start: 0,
             }),
+            growth: AtomicU64::new(0),
         }
+    }
+
+    /// How many times a topic was added or grew (see [`Accumulator::partition_count`]).
+    pub fn growth(&self) -> u64 {
+        self.growth.load(Ordering::Acquire)
+    }
+
+    /// The partition count the partitioner uses for `name` (from the last metadata),
+    /// if the topic is known.
+    pub fn partition_count(&self, name: &str) -> Option<i32> {
+        let st = self.state.lock();
+        st.index
+            .get(name)
+            .map(|&i| st.topics[i].partitions.len() as i32)
     }
 
     /// Appends one record. Returns (partition, whether the sender should be woken).
@@ -347,8 +366,12 @@ impl Accumulator {
             }
         };
         let t = &mut st.topics[i];
+        let before = t.partitions.len();
         while t.partitions.len() < leaders.len() {
             t.partitions.push(PartitionQueue::default());
+        }
+        if t.partitions.len() > before {
+            self.growth.fetch_add(1, Ordering::Release);
         }
         t.available = leaders
             .iter()
@@ -604,6 +627,36 @@ mod tests {
             .into_iter()
             .flat_map(|(_, b)| b)
             .collect()
+    }
+
+    /// Partitions added (seen in metadata): the count grows, `growth` says so, and
+    /// keyed records are mapped over the new count (murmur2 mod 8, not mod 4).
+    #[test]
+    fn growth_remaps_keys() {
+        let a = acc(1_000_000, false);
+        assert_eq!(a.partition_count("t"), Some(4));
+        assert_eq!(a.partition_count("other"), None);
+        let g0 = a.growth();
+        a.update_topic("t", &[0, 0, 0, 0]);
+        assert_eq!(a.growth(), g0, "same count: no growth");
+        let now = Instant::now();
+        let keys: Vec<String> = (0..200).map(|k| format!("key-{k}")).collect();
+        let before: Vec<i32> = keys
+            .iter()
+            .map(|k| append(&a, &ProducerRecord::new("t", "v").with_key(k.clone()), now).0)
+            .collect();
+        a.update_topic("t", &[0; 8]);
+        assert!(a.growth() > g0);
+        assert_eq!(a.partition_count("t"), Some(8));
+        let mut moved = 0;
+        for (k, old) in keys.iter().zip(before) {
+            let p = append(&a, &ProducerRecord::new("t", "v").with_key(k.clone()), now).0;
+            assert_eq!(p, partition_for_key(k.as_bytes(), 8));
+            assert_eq!(old, partition_for_key(k.as_bytes(), 4));
+            moved += usize::from(p != old);
+        }
+        // h mod 8 differs from h mod 4 exactly when bit 2 of h is set: about half.
+        assert!((60..140).contains(&moved), "{moved} of 200 keys moved");
     }
 
     #[test]

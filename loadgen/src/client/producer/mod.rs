@@ -591,6 +591,20 @@ impl Producer {
             .map_or(0, |t| t.partitions.len() as i32))
     }
 
+    /// The topic's partition count as this producer's metadata knows it now (what the
+    /// default partitioner maps keys over), without waiting; `None` before the topic's
+    /// first metadata. It grows when a metadata refresh (every `metadata.max.age.ms`,
+    /// or after an error) finds partitions added.
+    pub fn known_partitions(&self, topic: &str) -> Option<i32> {
+        self.inner.acc.partition_count(topic)
+    }
+
+    /// A counter that moves whenever a topic became known or gained partitions: cheap
+    /// to poll per record, to know when to ask [`Producer::known_partitions`] again.
+    pub fn partition_growth(&self) -> u64 {
+        self.inner.acc.growth()
+    }
+
     /// Waits (up to max.block.ms) until the topic is in metadata, then registers it.
     async fn load_topic(&self, topic: &str) -> Result<(), ClientError> {
         let inner = &*self.inner;
