@@ -74,7 +74,7 @@ impl Quorum {
                 session_timeout: Duration::from_secs(60),
                 log_dir: self.dir.path().join(format!("voter-{id}")),
             },
-            listener,
+            kafkalab_sim::net::Listener::Tcp(listener),
             view.clone(),
             config(),
             "test".into(),
