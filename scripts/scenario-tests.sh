@@ -8,11 +8,19 @@
 # Lessons mostly wait (for session timeouts, lingers, elections), so LESSON_JOBS of them
 # (default 3) run at once, each on its own broker and ephemeral ports; a lesson's output
 # is printed whole when it ends. LESSON_JOBS=1 runs them one by one.
+#
+# `scenario-tests.sh --simulate` runs them in virtual time instead (kafkalab run
+# --simulate: one thread each, so two at a time by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${KAFKALAB_BIN:-target/release/kafkalab}"
 [[ -x "$BIN" ]] || cargo build --release -p kafkalab
+mode=()
 jobs_max="${LESSON_JOBS:-3}"
+if [[ "${1:-}" == "--simulate" ]]; then
+    mode=(--simulate --metrics-linger 0)
+    jobs_max="${LESSON_JOBS:-2}"
+fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
@@ -25,15 +33,15 @@ run_lesson() {
     start=$SECONDS
     mkdir -p "$out/reports-$name"
     {
-        printf '\n==> kafkalab run %s\n' "$s"
-        if timeout 600 "$BIN" run "$s" --no-tui --report-dir "$out/reports-$name"; then
+        printf '\n==> kafkalab run %s %s\n' "$s" "${mode[*]}"
+        if timeout 600 "$BIN" run "$s" "${mode[@]}" --no-tui --report-dir "$out/reports-$name"; then
             : >"$verdict"
         else
             echo "$s (its checks failed)" >"$verdict"
         fi
-        printf '\n==> kafkalab run %s --control\n' "$s"
+        printf '\n==> kafkalab run %s --control %s\n' "$s" "${mode[*]}"
         set +e
-        timeout 600 "$BIN" run "$s" --control --no-tui --report-dir "$out/reports-$name"
+        timeout 600 "$BIN" run "$s" "${mode[@]}" --control --no-tui --report-dir "$out/reports-$name"
         rc=$?
         set -e
         case $rc in

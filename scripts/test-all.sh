@@ -4,7 +4,8 @@
 # suites (confluent-kafka 2.0.2 and 2.16.1, kafka-python), whose pinned packages are
 # installed into .venv-clients/ by scripts/client-tests.sh; then every shipped lesson
 # runs with `kafkalab run` and must meet its [expect] checks, and again with its
-# [control] applied (`--control`), where a check must fail; last, a real Prometheus
+# [control] applied (`--control`), where a check must fail, then both ways again in
+# virtual time (`--simulate`); last, a real Prometheus
 # (installed when missing) scrapes a run and evaluates every dashboard panel's query.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,9 @@ scripts/client-tests.sh
 
 step "lessons (kafkalab run and kafkalab run --control, embedded broker)"
 scripts/scenario-tests.sh
+
+step "lessons in virtual time (kafkalab run --simulate, both ways)"
+scripts/scenario-tests.sh --simulate
 
 step "metrics and dashboards against a real Prometheus"
 scripts/prometheus-tests.sh

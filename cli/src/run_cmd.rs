@@ -272,10 +272,9 @@ async fn run(
             bootstrap,
             report_root,
             started_at: now,
-            started_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs_f64()),
+            // The run's wall clock (virtual in a simulation): what record timestamps
+            // and offset lookups by time are measured against.
+            started_unix: Some(kafkalab_sim::clock::now_ms() as f64 / 1000.0),
             stamp,
             seed,
             progress: view_hooks.is_none(),
