@@ -40,6 +40,16 @@ pub struct Metadata {
     pub topics: BTreeMap<String, TopicInfo>,
 }
 
+impl Metadata {
+    /// The name of the topic with this id (KIP-516), if the metadata knows it.
+    pub fn topic_name(&self, id: uuid::Uuid) -> Option<String> {
+        self.topics
+            .values()
+            .find(|t| t.id == id)
+            .map(|t| t.name.clone())
+    }
+}
+
 pub struct Cluster {
     bootstrap: Vec<String>,
     pub client_id: String,

@@ -441,13 +441,7 @@ impl Consumer {
         let owned = self.fetcher.assignment();
         let step = {
             let md = self.cluster.metadata();
-            let name_of = |id: Uuid| {
-                md.topics
-                    .values()
-                    .find(|t| t.id == id)
-                    .map(|t| t.name.clone())
-            };
-            reconcile(&owned, &target, name_of, &self.subscription)
+            reconcile(&owned, &target, |id| md.topic_name(id), &self.subscription)
         };
         let step = match step {
             Some(step) => step,
@@ -455,13 +449,7 @@ impl Consumer {
                 // A topic id not in the metadata yet: refresh and look again.
                 let md = self.cluster.refresh(&self.subscription).await;
                 let found = md.ok().and_then(|md| {
-                    let name_of = |id: Uuid| {
-                        md.topics
-                            .values()
-                            .find(|t| t.id == id)
-                            .map(|t| t.name.clone())
-                    };
-                    reconcile(&owned, &target, name_of, &self.subscription)
+                    reconcile(&owned, &target, |id| md.topic_name(id), &self.subscription)
                 });
                 match found {
                     Some(step) => step,
