@@ -32,7 +32,25 @@ pub async fn start_broker() -> TestBroker {
     start_broker_with(&[]).await
 }
 
-/// A broker with `extra` settings on top of the test defaults.
+/// Runs `test` in a simulated world (kafkalab-sim): one thread, tokio's paused clock
+/// and the in-memory network, so timelines unfold in virtual time whatever the load
+/// on the machine. Start brokers with [`start_broker`] inside it (memory storage).
+pub fn simulated<F: std::future::Future>(test: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let _world =
+            kafkalab_sim::World::new(1_767_225_600_000, kafkalab_sim::LinkModel::default())
+                .install();
+        test.await
+    })
+}
+
+/// A broker with `extra` settings on top of the test defaults (its log in memory in a
+/// simulated world).
 pub async fn start_broker_with(extra: &[(&str, &str)]) -> TestBroker {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_string_lossy().to_string();
@@ -44,13 +62,15 @@ pub async fn start_broker_with(extra: &[(&str, &str)]) -> TestBroker {
     ];
     pairs.extend_from_slice(extra);
     let cfg = kafkalab_broker::BrokerConfig::from_pairs(&pairs).expect("broker config");
-    let running = kafkalab_broker::start(
-        cfg,
-        Arc::new(kafkalab_broker::storage::file::FileStorage::new(&path)),
-        Arc::new(kafkalab_broker::clock::SystemClock),
-    )
-    .await
-    .expect("broker start");
+    let storage: Arc<dyn kafkalab_broker::storage::Storage> = if kafkalab_sim::simulated() {
+        Arc::new(kafkalab_broker::storage::memory::MemoryStorage::default())
+    } else {
+        Arc::new(kafkalab_broker::storage::file::FileStorage::new(&path))
+    };
+    let running =
+        kafkalab_broker::start(cfg, storage, Arc::new(kafkalab_broker::clock::SystemClock))
+            .await
+            .expect("broker start");
     let addr = running.kafka_addr.to_string();
     TestBroker {
         running,
