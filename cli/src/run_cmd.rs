@@ -70,10 +70,6 @@ pub struct RunOpts {
     simulate: bool,
 }
 
-/// The wall clock of a simulated world at its start: 2026-01-01T00:00:00Z, the same
-/// for every run, so two runs of one seed see the same record timestamps.
-const SIMULATED_EPOCH_MS: i64 = 1_767_225_600_000;
-
 /// Exit status: 0 all expectations held, 1 one failed, 2 the run could not happen.
 pub fn main(args: RunArgs) -> u8 {
     let scenario = match scenario::load(&args.scenario) {
@@ -107,12 +103,7 @@ pub fn main(args: RunArgs) -> u8 {
         println!("control: {} (an expectation should now fail)", c.text());
     }
     let runtime = if args.opts.simulate {
-        // One thread and a paused clock: tokio moves time to the next timer whenever
-        // every task waits.
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
+        kafkalab_sim::runtime(seed)
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -153,7 +144,11 @@ async fn run(
     // Installed for this run: every connect, bind and wall-clock read of the broker(s)
     // and the clients below goes to the simulated world.
     let _world = args.opts.simulate.then(|| {
-        kafkalab_sim::World::new(SIMULATED_EPOCH_MS, kafkalab_sim::LinkModel::default()).install()
+        kafkalab_sim::World::new(
+            kafkalab_sim::clock::EPOCH_MS,
+            kafkalab_sim::LinkModel::default(),
+        )
+        .install()
     });
     let (report_root, stamp) = place.unwrap_or_else(|| (args.opts.report_dir.clone(), stamp));
     let mut embedded = None;

@@ -4,6 +4,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Where a simulated world's wall clock starts: 2026-01-01T00:00:00Z, the same for
+/// every run, so two runs of one seed see the same record timestamps.
+pub const EPOCH_MS: i64 = 1_767_225_600_000;
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     super::with_world(|w| {

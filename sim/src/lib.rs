@@ -17,6 +17,22 @@ use std::rc::Rc;
 
 pub use link::LinkModel;
 
+/// The runtime a simulation runs on: one thread, the clock paused (tokio moves it to
+/// the next timer whenever every task waits), and the runtime's own random choices
+/// (which ready branch of a `select!` is polled first) drawn from `seed`, so two runs
+/// of one seed take the same path.
+pub fn runtime(seed: u64) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_current_thread();
+    b.enable_all().start_paused(true);
+    // Without `--cfg tokio_unstable` (.cargo/config.toml) the choices stay random; the
+    // determinism test says so.
+    #[cfg(tokio_unstable)]
+    b.rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()));
+    #[cfg(not(tokio_unstable))]
+    let _ = seed;
+    b.build()
+}
+
 /// A simulation: its network and the wall-clock time its virtual clock started at.
 #[derive(Clone)]
 pub struct World {

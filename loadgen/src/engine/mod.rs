@@ -307,12 +307,11 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
     let mut stopped_early = false;
     loop {
         let next_event = events.peek().map(|e| start + *e.at);
+        // Biased: what falls on one instant (which virtual time makes common) goes in
+        // timeline order, an event before that second's sample, the last second's
+        // sample before the end, whatever the seed.
         tokio::select! {
-            _ = tokio::time::sleep_until(end) => break,
-            _ = snapshot::stop_requested(&mut view_stop) => {
-                stopped_early = true;
-                break;
-            }
+            biased;
             _ = async { match next_event { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
                 if let Some(ev) = events.next() {
                     run_metrics.event(ev);
@@ -341,6 +340,11 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
                     v.publish(&stats, &series, snapshot::Phase::running(warm), baseline, &producer_handles);
                 }
             }
+            _ = snapshot::stop_requested(&mut view_stop) => {
+                stopped_early = true;
+                break;
+            }
+            _ = tokio::time::sleep_until(end) => break,
         }
     }
     let measured_s = if stopped_early {

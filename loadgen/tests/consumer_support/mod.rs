@@ -36,15 +36,13 @@ pub async fn start_broker() -> TestBroker {
 /// and the in-memory network, so timelines unfold in virtual time whatever the load
 /// on the machine. Start brokers with [`start_broker`] inside it (memory storage).
 pub fn simulated<F: std::future::Future>(test: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let rt = kafkalab_sim::runtime(1).expect("runtime");
     rt.block_on(async {
-        let _world =
-            kafkalab_sim::World::new(1_767_225_600_000, kafkalab_sim::LinkModel::default())
-                .install();
+        let _world = kafkalab_sim::World::new(
+            kafkalab_sim::clock::EPOCH_MS,
+            kafkalab_sim::LinkModel::default(),
+        )
+        .install();
         test.await
     })
 }
