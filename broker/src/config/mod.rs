@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::storage::{CleanupPolicy, LogConfig};
+pub use defs::BrokerKey;
 use defs::Kind;
-use properties::{Origin, Property};
+use properties::{Origin, PropertiesError, Property};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -29,6 +30,8 @@ pub enum ConfigError {
     },
     #[error("--override '{0}': expected key=value")]
     BadOverride(String),
+    #[error(transparent)]
+    Syntax(#[from] PropertiesError),
 }
 
 /// Codec the broker stores batches in (`compression.type`).
@@ -87,7 +90,7 @@ impl BrokerConfig {
                 path: name.clone(),
                 source,
             })?;
-            props.extend(properties::parse(&name, &text));
+            props.extend(properties::parse(&name, &text)?);
         }
         for (i, o) in overrides.iter().enumerate() {
             let (k, v) = o
@@ -133,13 +136,13 @@ impl BrokerConfig {
                 }
             }
         }
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            origin: origins.get(key).cloned().unwrap_or(Origin {
+        let invalid = |key: BrokerKey, message: String| ConfigError::Invalid {
+            origin: origins.get(key.name()).cloned().unwrap_or(Origin {
                 file: "default".into(),
                 line: 0,
                 col: 0,
             }),
-            key: key.to_string(),
+            key: key.name().to_string(),
             message,
         };
         let mut cfg = BrokerConfig {
@@ -156,67 +159,67 @@ impl BrokerConfig {
             socket_request_max_bytes: 104_857_600,
             retention_check_interval_ms: 300_000,
         };
-        cfg.node_id = if cfg.is_set("node.id") {
-            cfg.int("node.id") as i32
-        } else if cfg.int("broker.id") >= 0 {
-            cfg.int("broker.id") as i32
+        cfg.node_id = if cfg.is_set(BrokerKey::NodeId) {
+            cfg.int(BrokerKey::NodeId) as i32
+        } else if cfg.int(BrokerKey::BrokerId) >= 0 {
+            cfg.int(BrokerKey::BrokerId) as i32
         } else {
             0
         };
-        cfg.listener = parse_listener(&cfg.get("listeners"), &cfg.get("controller.listener.names"))
-            .map_err(|m| invalid("listeners", m))?;
-        let adv = cfg.get("advertised.listeners");
+        cfg.listener = parse_listener(
+            &cfg.get(BrokerKey::Listeners),
+            &cfg.get(BrokerKey::ControllerListenerNames),
+        )
+        .map_err(|m| invalid(BrokerKey::Listeners, m))?;
+        let adv = cfg.get(BrokerKey::AdvertisedListeners);
         if !adv.is_empty() {
             let a = parse_host_port(strip_scheme(first_item(&adv)))
-                .map_err(|m| invalid("advertised.listeners", m))?;
+                .map_err(|m| invalid(BrokerKey::AdvertisedListeners, m))?;
             cfg.advertised = Some(a);
         }
-        let metrics = cfg.get("kafkalab.metrics.listener");
+        let metrics = cfg.get(BrokerKey::KafkalabMetricsListener);
         if !metrics.trim().is_empty() {
             cfg.metrics_listener = Some(metrics.trim().parse().map_err(|_| {
                 invalid(
-                    "kafkalab.metrics.listener",
+                    BrokerKey::KafkalabMetricsListener,
                     format!("expected host:port with an IP address, got '{metrics}'"),
                 )
             })?);
         }
-        let dirs = if cfg.is_set("log.dirs") {
-            cfg.get("log.dirs")
+        let dirs = if cfg.is_set(BrokerKey::LogDirs) {
+            cfg.get(BrokerKey::LogDirs)
         } else {
-            cfg.get("log.dir")
+            cfg.get(BrokerKey::LogDir)
         };
         cfg.log_dir = PathBuf::from(first_item(&dirs));
-        cfg.num_partitions = cfg.int("num.partitions") as i32;
-        cfg.default_replication_factor = cfg.int("default.replication.factor") as i16;
-        cfg.auto_create_topics = cfg.bool("auto.create.topics.enable");
-        cfg.delete_topic_enable = cfg.bool("delete.topic.enable");
-        cfg.socket_request_max_bytes = cfg.int("socket.request.max.bytes") as usize;
-        cfg.retention_check_interval_ms = cfg.int("log.retention.check.interval.ms") as u64;
+        cfg.num_partitions = cfg.int(BrokerKey::NumPartitions) as i32;
+        cfg.default_replication_factor = cfg.int(BrokerKey::DefaultReplicationFactor) as i16;
+        cfg.auto_create_topics = cfg.bool(BrokerKey::AutoCreateTopicsEnable);
+        cfg.delete_topic_enable = cfg.bool(BrokerKey::DeleteTopicEnable);
+        cfg.socket_request_max_bytes = cfg.int(BrokerKey::SocketRequestMaxBytes) as usize;
+        cfg.retention_check_interval_ms = cfg.int(BrokerKey::LogRetentionCheckIntervalMs) as u64;
         Ok((cfg, warnings))
     }
 
-    pub fn is_set(&self, key: &str) -> bool {
-        self.values.contains_key(key)
+    pub fn is_set(&self, key: BrokerKey) -> bool {
+        self.values.contains_key(key.name())
     }
 
     /// The value of a broker key: the set value, else the documented default.
-    pub fn get(&self, key: &str) -> String {
-        if let Some(v) = self.values.get(key) {
-            return v.clone();
-        }
-        debug_assert!(
-            defs::broker_def(key).is_some(),
-            "undefined broker config key {key}"
-        );
-        defs::broker_def(key).map_or_else(String::new, |d| d.default.to_string())
+    pub fn get(&self, key: BrokerKey) -> String {
+        self.values
+            .get(key.name())
+            .cloned()
+            .unwrap_or_else(|| key.def().default.to_string())
     }
 
     /// An integer setting (validated at load time).
-    pub fn int(&self, key: &str) -> i64 {
+    pub fn int(&self, key: BrokerKey) -> i64 {
         self.get(key).parse().unwrap_or(0)
     }
 
-    fn bool(&self, key: &str) -> bool {
+    /// A boolean setting (validated at load time; `true` in any case, as in Kafka).
+    pub fn bool(&self, key: BrokerKey) -> bool {
         self.get(key).eq_ignore_ascii_case("true")
     }
 
@@ -225,12 +228,12 @@ impl BrokerConfig {
     pub fn topic_default(&self, topic_key: &str) -> String {
         match topic_key {
             "retention.ms" => {
-                if self.is_set("log.retention.ms") {
-                    self.get("log.retention.ms")
-                } else if self.is_set("log.retention.minutes") {
-                    (self.int("log.retention.minutes") * 60_000).to_string()
+                if self.is_set(BrokerKey::LogRetentionMs) {
+                    self.get(BrokerKey::LogRetentionMs)
+                } else if self.is_set(BrokerKey::LogRetentionMinutes) {
+                    (self.int(BrokerKey::LogRetentionMinutes) * 60_000).to_string()
                 } else {
-                    let h = self.int("log.retention.hours");
+                    let h = self.int(BrokerKey::LogRetentionHours);
                     if h < 0 {
                         "-1".into()
                     } else {
@@ -239,10 +242,10 @@ impl BrokerConfig {
                 }
             }
             "segment.ms" => {
-                if self.is_set("log.roll.ms") {
-                    self.get("log.roll.ms")
+                if self.is_set(BrokerKey::LogRollMs) {
+                    self.get(BrokerKey::LogRollMs)
                 } else {
-                    (self.int("log.roll.hours") * 3_600_000).to_string()
+                    (self.int(BrokerKey::LogRollHours) * 3_600_000).to_string()
                 }
             }
             _ => defs::topic_def(topic_key).map_or_else(String::new, |t| self.get(t.broker_key)),
@@ -251,9 +254,9 @@ impl BrokerConfig {
 
     /// Every broker key with its value and whether it was set (for DescribeConfigs).
     pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
-        defs::BROKER
+        BrokerKey::ALL
             .iter()
-            .map(|d| (d.name, self.get(d.name), self.is_set(d.name)))
+            .map(|&k| (k.name(), self.get(k), self.is_set(k)))
             .collect()
     }
 }
