@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::command::{IsrProposals, MetadataWriter};
 use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, TopicMeta};
-use crate::config::{BrokerConfig, BrokerKey, TopicConfig};
+use crate::config::{BrokerConfig, BrokerKey, TopicConfig, TopicKey};
 use crate::faults::Faults;
 use crate::group::offsets::Committed;
 use crate::group::state::StoredGroup;
@@ -341,7 +341,7 @@ impl Controller {
     fn unclean_fn(&self) -> impl Fn(&TopicMeta) -> bool + '_ {
         move |t: &TopicMeta| {
             t.config
-                .value(&self.base_config, "unclean.leader.election.enable")
+                .get(&self.base_config, TopicKey::UncleanLeaderElectionEnable)
                 .trim()
                 .eq_ignore_ascii_case("true")
         }

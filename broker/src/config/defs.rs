@@ -376,6 +376,25 @@ broker_keys! {
     ),
 }
 
+/// Declares the topic keys once: the [`TopicKey`] enum and the [`TOPIC`] table.
+macro_rules! topic_keys {
+    ($($key:ident = $def:expr,)*) => {
+        /// A topic setting, checked at compile time; its name is [`TopicKey::name`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum TopicKey {
+            $($key,)*
+        }
+
+        impl TopicKey {
+            /// Every key, in table order.
+            pub const ALL: &'static [TopicKey] = &[$(TopicKey::$key,)*];
+        }
+
+        /// Every topic setting's definition, in [`TopicKey`] order.
+        pub const TOPIC: &[TopicDef] = &[$($def,)*];
+    };
+}
+
 /// Topic settings, each with the broker key that supplies its default.
 pub struct TopicDef {
     pub def: Def,
@@ -389,92 +408,92 @@ const fn t(name: &'static str, broker_key: BrokerKey, kind: Kind, doc: &'static 
     }
 }
 
-pub const TOPIC: &[TopicDef] = &[
-    t(
+topic_keys! {
+    CleanupPolicy = t(
         "cleanup.policy",
         BrokerKey::LogCleanupPolicy,
         Kind::List(&["delete", "compact"]),
         "delete, compact or both.",
     ),
-    t(
+    CompressionType = t(
         "compression.type",
         BrokerKey::CompressionType,
         Kind::Enum(COMPRESSION_TYPES),
         "Codec batches are stored in.",
     ),
-    t(
+    DeleteRetentionMs = t(
         "delete.retention.ms",
         BrokerKey::LogCleanerDeleteRetentionMs,
         Kind::Long { min: 0 },
         "How long tombstones survive compaction.",
     ),
-    t(
+    FlushMessages = t(
         "flush.messages",
         BrokerKey::LogFlushIntervalMessages,
         Kind::Long { min: 1 },
         "fsync after this many records.",
     ),
-    t(
+    IndexIntervalBytes = t(
         "index.interval.bytes",
         BrokerKey::LogIndexIntervalBytes,
         Kind::Int { min: 0, max: I32 },
         "Bytes between offset-index entries.",
     ),
-    t(
+    MaxMessageBytes = t(
         "max.message.bytes",
         BrokerKey::MessageMaxBytes,
         Kind::Int { min: 0, max: I32 },
         "Largest record batch accepted.",
     ),
-    t(
+    MessageTimestampType = t(
         "message.timestamp.type",
         BrokerKey::LogMessageTimestampType,
         Kind::Enum(&["CreateTime", "LogAppendTime"]),
         "Timestamp stored with records.",
     ),
-    t(
+    MinInsyncReplicas = t(
         "min.insync.replicas",
         BrokerKey::MinInsyncReplicas,
         Kind::Int { min: 1, max: I32 },
         "Replicas that must acknowledge an acks=all write.",
     ),
-    t(
+    RetentionBytes = t(
         "retention.bytes",
         BrokerKey::LogRetentionBytes,
         Kind::Long { min: -1 },
         "Per-partition size limit; -1 is unlimited.",
     ),
-    t(
+    RetentionMs = t(
         "retention.ms",
         BrokerKey::LogRetentionMs,
         Kind::Long { min: -1 },
         "Retention time; -1 keeps forever.",
     ),
-    t(
+    SegmentBytes = t(
         "segment.bytes",
         BrokerKey::LogSegmentBytes,
         Kind::Int { min: 14, max: I32 },
         "Segment size before rolling.",
     ),
-    t(
+    SegmentIndexBytes = t(
         "segment.index.bytes",
         BrokerKey::LogIndexSizeMaxBytes,
         Kind::Int { min: 4, max: I32 },
         "Maximum offset-index file size.",
     ),
-    t(
+    SegmentMs = t(
         "segment.ms",
         BrokerKey::LogRollMs,
         Kind::Long { min: 1 },
         "Segment age before rolling.",
     ),
-    t(
+    UncleanLeaderElectionEnable = t(
         "unclean.leader.election.enable",
         BrokerKey::UncleanLeaderElectionEnable,
         Kind::Bool,
         "Allow an out-of-sync replica to become leader.",
     ),
-];
+}
 
 impl BrokerKey {
     /// The key's definition (its row of [`BROKER`]).
@@ -488,12 +507,29 @@ impl BrokerKey {
     }
 }
 
+impl TopicKey {
+    /// The key's definition (its row of [`TOPIC`]).
+    pub fn def(self) -> &'static TopicDef {
+        &TOPIC[self as usize]
+    }
+
+    /// The key as written in CreateTopics, DescribeConfigs and `kafka-configs.sh`.
+    pub fn name(self) -> &'static str {
+        self.def().def.name
+    }
+
+    /// The key named `name`, if it is a topic setting.
+    pub fn from_name(name: &str) -> Option<TopicKey> {
+        TopicKey::ALL.iter().copied().find(|k| k.name() == name)
+    }
+}
+
 pub fn broker_def(name: &str) -> Option<&'static Def> {
     BROKER.iter().find(|d| d.name == name)
 }
 
 pub fn topic_def(name: &str) -> Option<&'static TopicDef> {
-    TOPIC.iter().find(|d| d.def.name == name)
+    TopicKey::from_name(name).map(TopicKey::def)
 }
 
 /// Checks a value against its kind; the error says what was expected.
@@ -543,19 +579,23 @@ mod tests {
     /// Each variant names its own row: `LogRollMs` is `log.roll.ms`.
     #[test]
     fn key_variants_match_their_names() {
-        assert_eq!(BrokerKey::ALL.len(), BROKER.len());
-        for &key in BrokerKey::ALL {
-            let camel: String = key
-                .name()
-                .split('.')
+        let camel = |name: &str| -> String {
+            name.split('.')
                 .map(|w| {
                     let mut c = w.chars();
                     c.next()
                         .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
                         .unwrap_or_default()
                 })
-                .collect();
-            assert_eq!(format!("{key:?}"), camel);
+                .collect()
+        };
+        assert_eq!(BrokerKey::ALL.len(), BROKER.len());
+        for &key in BrokerKey::ALL {
+            assert_eq!(format!("{key:?}"), camel(key.name()));
+        }
+        assert_eq!(TopicKey::ALL.len(), TOPIC.len());
+        for &key in TopicKey::ALL {
+            assert_eq!(format!("{key:?}"), camel(key.name()));
         }
         for (i, d) in BROKER.iter().enumerate() {
             assert_eq!(

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::storage::{CleanupPolicy, LogConfig};
-pub use defs::BrokerKey;
 use defs::Kind;
+pub use defs::{BrokerKey, TopicKey};
 use properties::{Origin, PropertiesError, Property};
 
 #[derive(Debug, Error)]
@@ -223,11 +223,16 @@ impl BrokerConfig {
         self.get(key).eq_ignore_ascii_case("true")
     }
 
+    /// The broker-level default of a topic setting (empty for an unknown key).
+    pub fn topic_default(&self, topic_key: &str) -> String {
+        TopicKey::from_name(topic_key).map_or_else(String::new, |k| self.topic_key_default(k))
+    }
+
     /// The broker-level default of a topic setting, resolving Kafka's unit aliases
     /// (`log.retention.ms` > `.minutes` > `.hours`; `log.roll.ms` > `.hours`).
-    pub fn topic_default(&self, topic_key: &str) -> String {
-        match topic_key {
-            "retention.ms" => {
+    pub fn topic_key_default(&self, key: TopicKey) -> String {
+        match key {
+            TopicKey::RetentionMs => {
                 if self.is_set(BrokerKey::LogRetentionMs) {
                     self.get(BrokerKey::LogRetentionMs)
                 } else if self.is_set(BrokerKey::LogRetentionMinutes) {
@@ -241,14 +246,14 @@ impl BrokerConfig {
                     }
                 }
             }
-            "segment.ms" => {
+            TopicKey::SegmentMs => {
                 if self.is_set(BrokerKey::LogRollMs) {
                     self.get(BrokerKey::LogRollMs)
                 } else {
                     (self.int(BrokerKey::LogRollHours) * 3_600_000).to_string()
                 }
             }
-            _ => defs::topic_def(topic_key).map_or_else(String::new, |t| self.get(t.broker_key)),
+            _ => self.get(key.def().broker_key),
         }
     }
 
@@ -347,11 +352,21 @@ impl TopicConfig {
         defs::validate(def.def.kind, value).map_err(|m| format!("Invalid value for {key}: {m}"))
     }
 
+    /// A setting named by the outside (a request, a tool): the topic's value, else the
+    /// broker's default (empty for an unknown key).
     pub fn value(&self, broker: &BrokerConfig, key: &str) -> String {
         self.overrides
             .get(key)
             .cloned()
             .unwrap_or_else(|| broker.topic_default(key))
+    }
+
+    /// A setting: the topic's value, else the broker's default.
+    pub fn get(&self, broker: &BrokerConfig, key: TopicKey) -> String {
+        self.overrides
+            .get(key.name())
+            .cloned()
+            .unwrap_or_else(|| broker.topic_key_default(key))
     }
 
     /// Every topic setting with its value and whether the topic sets it.
@@ -369,28 +384,28 @@ impl TopicConfig {
     }
 
     pub fn effective(&self, broker: &BrokerConfig) -> EffectiveTopicConfig {
-        let long = |k: &str| self.value(broker, k).trim().parse::<i64>().unwrap_or(-1);
-        let policy = self.value(broker, "cleanup.policy");
+        let long = |k: TopicKey| self.get(broker, k).trim().parse::<i64>().unwrap_or(-1);
+        let policy = self.get(broker, TopicKey::CleanupPolicy);
         let cleanup_policy = CleanupPolicy {
             delete: policy.split(',').any(|p| p.trim() == "delete"),
             compact: policy.split(',').any(|p| p.trim() == "compact"),
         };
         EffectiveTopicConfig {
             log: LogConfig {
-                segment_bytes: long("segment.bytes").max(14) as u64,
-                segment_ms: long("segment.ms"),
-                retention_ms: long("retention.ms"),
-                retention_bytes: long("retention.bytes"),
+                segment_bytes: long(TopicKey::SegmentBytes).max(14) as u64,
+                segment_ms: long(TopicKey::SegmentMs),
+                retention_ms: long(TopicKey::RetentionMs),
+                retention_bytes: long(TopicKey::RetentionBytes),
                 cleanup_policy,
-                index_interval_bytes: long("index.interval.bytes").max(0) as u64,
-                segment_index_bytes: long("segment.index.bytes").max(4) as u64,
-                delete_retention_ms: long("delete.retention.ms"),
-                flush_messages: long("flush.messages"),
+                index_interval_bytes: long(TopicKey::IndexIntervalBytes).max(0) as u64,
+                segment_index_bytes: long(TopicKey::SegmentIndexBytes).max(4) as u64,
+                delete_retention_ms: long(TopicKey::DeleteRetentionMs),
+                flush_messages: long(TopicKey::FlushMessages),
             },
-            max_message_bytes: long("max.message.bytes").max(0) as usize,
-            compression: CompressionType::parse(self.value(broker, "compression.type").trim()),
-            log_append_time: self.value(broker, "message.timestamp.type") == "LogAppendTime",
-            min_insync_replicas: long("min.insync.replicas") as i32,
+            max_message_bytes: long(TopicKey::MaxMessageBytes).max(0) as usize,
+            compression: CompressionType::parse(self.get(broker, TopicKey::CompressionType).trim()),
+            log_append_time: self.get(broker, TopicKey::MessageTimestampType) == "LogAppendTime",
+            min_insync_replicas: long(TopicKey::MinInsyncReplicas) as i32,
         }
     }
 }
