@@ -39,29 +39,35 @@ const fn d(name: &'static str, kind: Kind, default: &'static str, doc: &'static 
     }
 }
 
-/// Declares the broker keys once: the [`BrokerKey`] enum and the [`BROKER`] table, in
-/// the same order (a variant's discriminant is its row).
-macro_rules! broker_keys {
-    ($($key:ident = $def:expr,)*) => {
-        /// A broker setting, checked at compile time; its on-disk name is [`BrokerKey::name`].
+/// Declares a set of keys once: an enum of them (`$key`) and the table of their
+/// definitions (`$table`), in the same order (a variant's discriminant is its row).
+macro_rules! config_keys {
+    ($(#[$enum_doc:meta])* enum $key:ident;
+     $(#[$table_doc:meta])* table $table:ident: $row:ty;
+     $($variant:ident = $def:expr,)*) => {
+        $(#[$enum_doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum BrokerKey {
-            $($key,)*
+        pub enum $key {
+            $($variant,)*
         }
 
-        impl BrokerKey {
+        impl $key {
             /// Every key, in table order.
-            pub const ALL: &'static [BrokerKey] = &[$(BrokerKey::$key,)*];
+            pub const ALL: &'static [$key] = &[$($key::$variant,)*];
         }
 
-        /// Every broker setting's definition, in [`BrokerKey`] order.
-        pub const BROKER: &[Def] = &[$($def,)*];
+        $(#[$table_doc])*
+        pub const $table: &[$row] = &[$($def,)*];
     };
 }
 
-// Broker settings (server.properties): each key is a `BrokerKey` variant (a misspelt key
-// is a compile error) and a row of `BROKER` (name, kind, Kafka's default, doc).
-broker_keys! {
+config_keys! {
+    /// A broker setting (server.properties), checked at compile time: a misspelt key
+    /// does not compile. Its on-disk name is [`BrokerKey::name`].
+    enum BrokerKey;
+    /// Every broker setting's definition (name, kind, Kafka's default, doc), in
+    /// [`BrokerKey`] order.
+    table BROKER: Def;
     NodeId = d(
         "node.id",
         Kind::Int { min: 0, max: I32 },
@@ -376,25 +382,6 @@ broker_keys! {
     ),
 }
 
-/// Declares the topic keys once: the [`TopicKey`] enum and the [`TOPIC`] table.
-macro_rules! topic_keys {
-    ($($key:ident = $def:expr,)*) => {
-        /// A topic setting, checked at compile time; its name is [`TopicKey::name`].
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum TopicKey {
-            $($key,)*
-        }
-
-        impl TopicKey {
-            /// Every key, in table order.
-            pub const ALL: &'static [TopicKey] = &[$(TopicKey::$key,)*];
-        }
-
-        /// Every topic setting's definition, in [`TopicKey`] order.
-        pub const TOPIC: &[TopicDef] = &[$($def,)*];
-    };
-}
-
 /// Topic settings, each with the broker key that supplies its default.
 pub struct TopicDef {
     pub def: Def,
@@ -408,7 +395,11 @@ const fn t(name: &'static str, broker_key: BrokerKey, kind: Kind, doc: &'static 
     }
 }
 
-topic_keys! {
+config_keys! {
+    /// A topic setting, checked at compile time; its name is [`TopicKey::name`].
+    enum TopicKey;
+    /// Every topic setting's definition, in [`TopicKey`] order.
+    table TOPIC: TopicDef;
     CleanupPolicy = t(
         "cleanup.policy",
         BrokerKey::LogCleanupPolicy,
