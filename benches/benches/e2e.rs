@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use kafkalab_benches::procfs::{self, CpuTimes};
+use kafkalab_broker::ready::ReadyLine;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::RDKafkaLogLevel;
@@ -154,16 +155,10 @@ impl BrokerProcess {
             ))
             }
         };
-        let kafka = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("kafka="))
-            .ok_or_else(|| format!("unexpected ready line: {line}"))?;
-        proc.bootstrap = kafka.to_string();
-        proc.metrics = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("metrics=http://"))
-            .and_then(|m| m.split('/').next())
-            .map(str::to_string);
+        let ready =
+            ReadyLine::parse(&line).ok_or_else(|| format!("unexpected ready line: {line}"))?;
+        proc.bootstrap = ready.kafka;
+        proc.metrics = ready.metrics;
         Ok(proc)
     }
 

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::cluster::controller::Controller;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, BrokerKey};
 use crate::group::consumer_group::ConsumerGroupConfig;
 use crate::group::state::GroupConfig;
 use crate::group::GroupCoordinator;
@@ -88,17 +88,18 @@ impl Broker {
         let groups = GroupCoordinator::open(
             storage.as_ref(),
             GroupConfig {
-                min_session_timeout_ms: config.int("group.min.session.timeout.ms") as i32,
-                max_session_timeout_ms: config.int("group.max.session.timeout.ms") as i32,
-                initial_rebalance_delay_ms: config.int("group.initial.rebalance.delay.ms"),
-                max_size: config.int("group.max.size") as usize,
+                min_session_timeout_ms: config.int(BrokerKey::GroupMinSessionTimeoutMs) as i32,
+                max_session_timeout_ms: config.int(BrokerKey::GroupMaxSessionTimeoutMs) as i32,
+                initial_rebalance_delay_ms: config.int(BrokerKey::GroupInitialRebalanceDelayMs),
+                max_size: config.int(BrokerKey::GroupMaxSize) as usize,
             },
             ConsumerGroupConfig {
-                session_timeout_ms: config.int("group.consumer.session.timeout.ms"),
-                heartbeat_interval_ms: config.int("group.consumer.heartbeat.interval.ms") as i32,
-                max_size: config.int("group.consumer.max.size") as usize,
+                session_timeout_ms: config.int(BrokerKey::GroupConsumerSessionTimeoutMs),
+                heartbeat_interval_ms: config.int(BrokerKey::GroupConsumerHeartbeatIntervalMs)
+                    as i32,
+                max_size: config.int(BrokerKey::GroupConsumerMaxSize) as usize,
             },
-            config.int("offsets.retention.minutes") * 60_000,
+            config.int(BrokerKey::OffsetsRetentionMinutes) * 60_000,
             clock.clone(),
         )?;
         let metrics = BrokerMetrics::new();

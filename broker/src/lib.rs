@@ -22,6 +22,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod protocol;
 pub mod quorum;
+pub mod ready;
 pub mod record_batch;
 pub mod replication;
 pub mod server;
@@ -30,5 +31,5 @@ pub mod topics;
 
 pub use broker::{Broker, BrokerError};
 pub use cluster::Cluster;
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, BrokerKey};
 pub use server::{start, RunningBroker};

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use clap::Args;
 use kafkalab_broker::clock::SystemClock;
+use kafkalab_broker::ready::ReadyLine;
 use kafkalab_broker::storage::Storage;
-use kafkalab_broker::BrokerConfig;
+use kafkalab_broker::{BrokerConfig, BrokerKey};
 
 #[derive(Args)]
 pub struct BrokerArgs {
@@ -50,7 +51,7 @@ pub fn main(args: BrokerArgs) -> Result<(), String> {
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let threads = config.int("kafkalab.worker.threads").max(1) as usize;
+    let threads = config.int(BrokerKey::KafkalabWorkerThreads).max(1) as usize;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -60,7 +61,11 @@ pub fn main(args: BrokerArgs) -> Result<(), String> {
 }
 
 async fn run(config: BrokerConfig) -> Result<(), String> {
-    if !config.get("controller.quorum.voters").trim().is_empty() {
+    if !config
+        .get(BrokerKey::ControllerQuorumVoters)
+        .trim()
+        .is_empty()
+    {
         return run_combined(config).await;
     }
     let storage = open_storage(&config);
@@ -69,14 +74,14 @@ async fn run(config: BrokerConfig) -> Result<(), String> {
     let running = kafkalab_broker::start(config, storage, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
-    let metrics = running
-        .metrics_addr
-        .map_or_else(|| "off".to_string(), |a| format!("http://{a}/metrics"));
-    println!(
-        "kafkalab broker {node} ready: kafka={} metrics={metrics} log.dirs={}",
-        running.kafka_addr,
-        log_dir.display()
-    );
+    let ready = ReadyLine {
+        node,
+        kafka: running.kafka_addr.to_string(),
+        metrics: running.metrics_addr.map(|a| a.to_string()),
+        log_dirs: log_dir.display().to_string(),
+        controller: None,
+    };
+    println!("{ready}");
     wait_for_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;
@@ -100,15 +105,14 @@ async fn run_combined(config: BrokerConfig) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
-    let metrics = combined
-        .metrics_addr
-        .map_or_else(|| "off".to_string(), |a| format!("http://{a}/metrics"));
-    println!(
-        "kafkalab broker {node} ready: kafka={} metrics={metrics} log.dirs={} controller={}",
-        combined.running.kafka_addr,
-        log_dir.display(),
-        combined.controller_addr
-    );
+    let ready = ReadyLine {
+        node,
+        kafka: combined.running.kafka_addr.to_string(),
+        metrics: combined.metrics_addr.map(|a| a.to_string()),
+        log_dirs: log_dir.display().to_string(),
+        controller: Some(combined.controller_addr.to_string()),
+    };
+    println!("{ready}");
     wait_for_signal().await;
     tracing::info!("shutting down");
     combined.shutdown().await;

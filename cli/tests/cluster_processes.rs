@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafkalab_broker::clock::SystemClock;
+use kafkalab_broker::ready::ReadyLine;
 use kafkalab_broker::storage::file::FileStorage;
 use kafkalab_broker::{Broker, BrokerConfig};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -144,11 +145,7 @@ impl Procs {
             "{line}"
         );
         assert!(line.contains(" controller=127.0.0.1:"), "{line}");
-        let kafka = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("kafka="))
-            .expect("kafka address")
-            .to_string();
+        let kafka = ReadyLine::parse(&line).expect("a ready line").kafka;
         println!("{line}");
         self.kafka[id] = Some(kafka.clone());
         self.procs[id] = Some(Proc { child, kafka });

@@ -7,4 +7,5 @@ pub mod engine;
 pub mod measure;
 pub mod report;
 pub mod scenario;
+pub mod suggest;
 pub mod view;

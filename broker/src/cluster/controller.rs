@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::command::{IsrProposals, MetadataWriter};
 use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, TopicMeta};
-use crate::config::{BrokerConfig, TopicConfig};
+use crate::config::{BrokerConfig, BrokerKey, TopicConfig, TopicKey};
 use crate::faults::Faults;
 use crate::group::offsets::Committed;
 use crate::group::state::StoredGroup;
@@ -341,7 +341,7 @@ impl Controller {
     fn unclean_fn(&self) -> impl Fn(&TopicMeta) -> bool + '_ {
         move |t: &TopicMeta| {
             t.config
-                .value(&self.base_config, "unclean.leader.election.enable")
+                .get(&self.base_config, TopicKey::UncleanLeaderElectionEnable)
                 .trim()
                 .eq_ignore_ascii_case("true")
         }
@@ -468,12 +468,12 @@ impl Controller {
         let cfg = &self.base_config;
         // A node's copy of a networked quorum's metadata: the active controller runs it.
         if self.is_remote()
-            || cfg.get("auto.leader.rebalance.enable") != "true"
+            || !cfg.bool(BrokerKey::AutoLeaderRebalanceEnable)
             || self.read(|m| m.quorum.controller) != Some(node)
         {
             return Vec::new();
         }
-        let interval = cfg.int("leader.imbalance.check.interval.seconds") * 1000;
+        let interval = cfg.int(BrokerKey::LeaderImbalanceCheckIntervalSeconds) * 1000;
         let last = self.last_rebalance_ms.load(Ordering::Relaxed);
         if last == i64::MIN {
             // The first check comes one interval after the controller starts.
@@ -484,7 +484,7 @@ impl Controller {
             return Vec::new();
         }
         self.last_rebalance_ms.store(now_ms, Ordering::Relaxed);
-        let pct = cfg.int("leader.imbalance.per.broker.percentage") as f64;
+        let pct = cfg.int(BrokerKey::LeaderImbalancePerBrokerPercentage) as f64;
         let changes = self.write(|m| m.rebalance_preferred(pct));
         self.count(&changes);
         changes

@@ -30,6 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::controller::Controller;
 use super::replica::Role;
 use crate::broker::Broker;
+use crate::config::BrokerKey;
 use crate::faults::Node;
 use crate::partition::Partition;
 use crate::protocol::errors;
@@ -151,8 +152,9 @@ pub async fn run(broker: Arc<Broker>, controller: Arc<Controller>, leader: NodeI
         faults.pass(me, them).await;
         correlation = correlation.wrapping_add(1);
         let req = request(&broker, &parts);
-        let wait =
-            Duration::from_millis(broker.config.int("replica.fetch.wait.max.ms").max(0) as u64);
+        let wait = Duration::from_millis(
+            broker.config.int(BrokerKey::ReplicaFetchWaitMaxMs).max(0) as u64,
+        );
         let limit = wait + Duration::from_secs(10);
         let sent = round_trip::<_, FetchResponse>(
             &mut stream,
@@ -206,7 +208,7 @@ fn following(broker: &Broker, leader: NodeId) -> Vec<Arc<Partition>> {
 }
 
 fn request(broker: &Broker, parts: &[Arc<Partition>]) -> FetchRequest {
-    let max_bytes = broker.config.int("replica.fetch.max.bytes").max(1) as i32;
+    let max_bytes = broker.config.int(BrokerKey::ReplicaFetchMaxBytes).max(1) as i32;
     let mut topics: Vec<FetchTopic> = Vec::new();
     for p in parts {
         let (start, end) = p.offsets();
@@ -229,7 +231,7 @@ fn request(broker: &Broker, parts: &[Arc<Partition>]) -> FetchRequest {
     }
     FetchRequest::default()
         .with_replica_id(BrokerId(broker.node_id()))
-        .with_max_wait_ms(broker.config.int("replica.fetch.wait.max.ms") as i32)
+        .with_max_wait_ms(broker.config.int(BrokerKey::ReplicaFetchWaitMaxMs) as i32)
         .with_min_bytes(1)
         .with_max_bytes(10 * 1024 * 1024)
         .with_isolation_level(0)

@@ -14,6 +14,7 @@ use super::fetcher;
 use super::metadata::TopicMeta;
 use super::replica::{Effect, Role};
 use crate::broker::Broker;
+use crate::config::BrokerKey;
 use crate::partition::Partition;
 use crate::replication::isr::IsrChange;
 use crate::replication::BrokerId;
@@ -101,7 +102,7 @@ fn checkpoint(broker: &Broker) {
 }
 
 fn lag_time_max_ms(broker: &Broker) -> i64 {
-    broker.config.int("replica.lag.time.max.ms")
+    broker.config.int(BrokerKey::ReplicaLagTimeMaxMs)
 }
 
 /// Brings local topics and partition roles in line with the controller's metadata.

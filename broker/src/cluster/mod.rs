@@ -53,7 +53,7 @@ use parking_lot::RwLock;
 
 use crate::broker::{Broker, BrokerError};
 use crate::clock::Clock;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, BrokerKey};
 use crate::faults::control::FaultCommand;
 use crate::faults::{Faults, LinkError, Node as FaultNode};
 use crate::replication::BrokerId;
@@ -153,7 +153,9 @@ impl Cluster {
         let supervisor = tokio::spawn(supervise(
             controller.clone(),
             running.brokers.clone(),
-            std::time::Duration::from_millis(base.int("broker.session.timeout.ms").max(1) as u64),
+            std::time::Duration::from_millis(
+                base.int(BrokerKey::BrokerSessionTimeoutMs).max(1) as u64
+            ),
         ))
         .abort_handle();
         let mut cluster = Cluster {
@@ -265,7 +267,7 @@ impl Cluster {
         let broker = self.broker(id).ok_or(ClusterError::NotRunning(id))?.clone();
         let controller = self.controller.clone();
         let session = std::time::Duration::from_millis(
-            broker.config.int("broker.session.timeout.ms").max(1) as u64,
+            broker.config.int(BrokerKey::BrokerSessionTimeoutMs).max(1) as u64,
         );
         broker.set_paused(true);
         tracing::info!(node = id, ?duration, "node paused");

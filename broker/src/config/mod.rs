@@ -11,7 +11,8 @@ use thiserror::Error;
 
 use crate::storage::{CleanupPolicy, LogConfig};
 use defs::Kind;
-use properties::{Origin, Property};
+pub use defs::{BrokerKey, TopicKey};
+use properties::{Origin, PropertiesError, Property};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -29,6 +30,8 @@ pub enum ConfigError {
     },
     #[error("--override '{0}': expected key=value")]
     BadOverride(String),
+    #[error(transparent)]
+    Syntax(#[from] PropertiesError),
 }
 
 /// Codec the broker stores batches in (`compression.type`).
@@ -87,7 +90,7 @@ impl BrokerConfig {
                 path: name.clone(),
                 source,
             })?;
-            props.extend(properties::parse(&name, &text));
+            props.extend(properties::parse(&name, &text)?);
         }
         for (i, o) in overrides.iter().enumerate() {
             let (k, v) = o
@@ -133,13 +136,13 @@ impl BrokerConfig {
                 }
             }
         }
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            origin: origins.get(key).cloned().unwrap_or(Origin {
+        let invalid = |key: BrokerKey, message: String| ConfigError::Invalid {
+            origin: origins.get(key.name()).cloned().unwrap_or(Origin {
                 file: "default".into(),
                 line: 0,
                 col: 0,
             }),
-            key: key.to_string(),
+            key: key.name().to_string(),
             message,
         };
         let mut cfg = BrokerConfig {
@@ -156,81 +159,86 @@ impl BrokerConfig {
             socket_request_max_bytes: 104_857_600,
             retention_check_interval_ms: 300_000,
         };
-        cfg.node_id = if cfg.is_set("node.id") {
-            cfg.int("node.id") as i32
-        } else if cfg.int("broker.id") >= 0 {
-            cfg.int("broker.id") as i32
+        cfg.node_id = if cfg.is_set(BrokerKey::NodeId) {
+            cfg.int(BrokerKey::NodeId) as i32
+        } else if cfg.int(BrokerKey::BrokerId) >= 0 {
+            cfg.int(BrokerKey::BrokerId) as i32
         } else {
             0
         };
-        cfg.listener = parse_listener(&cfg.get("listeners"), &cfg.get("controller.listener.names"))
-            .map_err(|m| invalid("listeners", m))?;
-        let adv = cfg.get("advertised.listeners");
+        cfg.listener = parse_listener(
+            &cfg.get(BrokerKey::Listeners),
+            &cfg.get(BrokerKey::ControllerListenerNames),
+        )
+        .map_err(|m| invalid(BrokerKey::Listeners, m))?;
+        let adv = cfg.get(BrokerKey::AdvertisedListeners);
         if !adv.is_empty() {
             let a = parse_host_port(strip_scheme(first_item(&adv)))
-                .map_err(|m| invalid("advertised.listeners", m))?;
+                .map_err(|m| invalid(BrokerKey::AdvertisedListeners, m))?;
             cfg.advertised = Some(a);
         }
-        let metrics = cfg.get("kafkalab.metrics.listener");
+        let metrics = cfg.get(BrokerKey::KafkalabMetricsListener);
         if !metrics.trim().is_empty() {
             cfg.metrics_listener = Some(metrics.trim().parse().map_err(|_| {
                 invalid(
-                    "kafkalab.metrics.listener",
+                    BrokerKey::KafkalabMetricsListener,
                     format!("expected host:port with an IP address, got '{metrics}'"),
                 )
             })?);
         }
-        let dirs = if cfg.is_set("log.dirs") {
-            cfg.get("log.dirs")
+        let dirs = if cfg.is_set(BrokerKey::LogDirs) {
+            cfg.get(BrokerKey::LogDirs)
         } else {
-            cfg.get("log.dir")
+            cfg.get(BrokerKey::LogDir)
         };
         cfg.log_dir = PathBuf::from(first_item(&dirs));
-        cfg.num_partitions = cfg.int("num.partitions") as i32;
-        cfg.default_replication_factor = cfg.int("default.replication.factor") as i16;
-        cfg.auto_create_topics = cfg.bool("auto.create.topics.enable");
-        cfg.delete_topic_enable = cfg.bool("delete.topic.enable");
-        cfg.socket_request_max_bytes = cfg.int("socket.request.max.bytes") as usize;
-        cfg.retention_check_interval_ms = cfg.int("log.retention.check.interval.ms") as u64;
+        cfg.num_partitions = cfg.int(BrokerKey::NumPartitions) as i32;
+        cfg.default_replication_factor = cfg.int(BrokerKey::DefaultReplicationFactor) as i16;
+        cfg.auto_create_topics = cfg.bool(BrokerKey::AutoCreateTopicsEnable);
+        cfg.delete_topic_enable = cfg.bool(BrokerKey::DeleteTopicEnable);
+        cfg.socket_request_max_bytes = cfg.int(BrokerKey::SocketRequestMaxBytes) as usize;
+        cfg.retention_check_interval_ms = cfg.int(BrokerKey::LogRetentionCheckIntervalMs) as u64;
         Ok((cfg, warnings))
     }
 
-    pub fn is_set(&self, key: &str) -> bool {
-        self.values.contains_key(key)
+    pub fn is_set(&self, key: BrokerKey) -> bool {
+        self.values.contains_key(key.name())
     }
 
     /// The value of a broker key: the set value, else the documented default.
-    pub fn get(&self, key: &str) -> String {
-        if let Some(v) = self.values.get(key) {
-            return v.clone();
-        }
-        debug_assert!(
-            defs::broker_def(key).is_some(),
-            "undefined broker config key {key}"
-        );
-        defs::broker_def(key).map_or_else(String::new, |d| d.default.to_string())
+    pub fn get(&self, key: BrokerKey) -> String {
+        self.values
+            .get(key.name())
+            .cloned()
+            .unwrap_or_else(|| key.def().default.to_string())
     }
 
     /// An integer setting (validated at load time).
-    pub fn int(&self, key: &str) -> i64 {
+    pub fn int(&self, key: BrokerKey) -> i64 {
         self.get(key).parse().unwrap_or(0)
     }
 
-    fn bool(&self, key: &str) -> bool {
+    /// A boolean setting (validated at load time; `true` in any case, as in Kafka).
+    pub fn bool(&self, key: BrokerKey) -> bool {
         self.get(key).eq_ignore_ascii_case("true")
+    }
+
+    /// The broker-level default of a topic setting (empty for an unknown key).
+    pub fn topic_default(&self, topic_key: &str) -> String {
+        TopicKey::from_name(topic_key).map_or_else(String::new, |k| self.topic_key_default(k))
     }
 
     /// The broker-level default of a topic setting, resolving Kafka's unit aliases
     /// (`log.retention.ms` > `.minutes` > `.hours`; `log.roll.ms` > `.hours`).
-    pub fn topic_default(&self, topic_key: &str) -> String {
-        match topic_key {
-            "retention.ms" => {
-                if self.is_set("log.retention.ms") {
-                    self.get("log.retention.ms")
-                } else if self.is_set("log.retention.minutes") {
-                    (self.int("log.retention.minutes") * 60_000).to_string()
+    pub fn topic_key_default(&self, key: TopicKey) -> String {
+        match key {
+            TopicKey::RetentionMs => {
+                if self.is_set(BrokerKey::LogRetentionMs) {
+                    self.get(BrokerKey::LogRetentionMs)
+                } else if self.is_set(BrokerKey::LogRetentionMinutes) {
+                    (self.int(BrokerKey::LogRetentionMinutes) * 60_000).to_string()
                 } else {
-                    let h = self.int("log.retention.hours");
+                    let h = self.int(BrokerKey::LogRetentionHours);
                     if h < 0 {
                         "-1".into()
                     } else {
@@ -238,22 +246,22 @@ impl BrokerConfig {
                     }
                 }
             }
-            "segment.ms" => {
-                if self.is_set("log.roll.ms") {
-                    self.get("log.roll.ms")
+            TopicKey::SegmentMs => {
+                if self.is_set(BrokerKey::LogRollMs) {
+                    self.get(BrokerKey::LogRollMs)
                 } else {
-                    (self.int("log.roll.hours") * 3_600_000).to_string()
+                    (self.int(BrokerKey::LogRollHours) * 3_600_000).to_string()
                 }
             }
-            _ => defs::topic_def(topic_key).map_or_else(String::new, |t| self.get(t.broker_key)),
+            _ => self.get(key.def().broker_key),
         }
     }
 
     /// Every broker key with its value and whether it was set (for DescribeConfigs).
     pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
-        defs::BROKER
+        BrokerKey::ALL
             .iter()
-            .map(|d| (d.name, self.get(d.name), self.is_set(d.name)))
+            .map(|&k| (k.name(), self.get(k), self.is_set(k)))
             .collect()
     }
 }
@@ -344,11 +352,21 @@ impl TopicConfig {
         defs::validate(def.def.kind, value).map_err(|m| format!("Invalid value for {key}: {m}"))
     }
 
+    /// A setting named by the outside (a request, a tool): the topic's value, else the
+    /// broker's default (empty for an unknown key).
     pub fn value(&self, broker: &BrokerConfig, key: &str) -> String {
         self.overrides
             .get(key)
             .cloned()
             .unwrap_or_else(|| broker.topic_default(key))
+    }
+
+    /// A setting: the topic's value, else the broker's default.
+    pub fn get(&self, broker: &BrokerConfig, key: TopicKey) -> String {
+        self.overrides
+            .get(key.name())
+            .cloned()
+            .unwrap_or_else(|| broker.topic_key_default(key))
     }
 
     /// Every topic setting with its value and whether the topic sets it.
@@ -366,28 +384,28 @@ impl TopicConfig {
     }
 
     pub fn effective(&self, broker: &BrokerConfig) -> EffectiveTopicConfig {
-        let long = |k: &str| self.value(broker, k).trim().parse::<i64>().unwrap_or(-1);
-        let policy = self.value(broker, "cleanup.policy");
+        let long = |k: TopicKey| self.get(broker, k).trim().parse::<i64>().unwrap_or(-1);
+        let policy = self.get(broker, TopicKey::CleanupPolicy);
         let cleanup_policy = CleanupPolicy {
             delete: policy.split(',').any(|p| p.trim() == "delete"),
             compact: policy.split(',').any(|p| p.trim() == "compact"),
         };
         EffectiveTopicConfig {
             log: LogConfig {
-                segment_bytes: long("segment.bytes").max(14) as u64,
-                segment_ms: long("segment.ms"),
-                retention_ms: long("retention.ms"),
-                retention_bytes: long("retention.bytes"),
+                segment_bytes: long(TopicKey::SegmentBytes).max(14) as u64,
+                segment_ms: long(TopicKey::SegmentMs),
+                retention_ms: long(TopicKey::RetentionMs),
+                retention_bytes: long(TopicKey::RetentionBytes),
                 cleanup_policy,
-                index_interval_bytes: long("index.interval.bytes").max(0) as u64,
-                segment_index_bytes: long("segment.index.bytes").max(4) as u64,
-                delete_retention_ms: long("delete.retention.ms"),
-                flush_messages: long("flush.messages"),
+                index_interval_bytes: long(TopicKey::IndexIntervalBytes).max(0) as u64,
+                segment_index_bytes: long(TopicKey::SegmentIndexBytes).max(4) as u64,
+                delete_retention_ms: long(TopicKey::DeleteRetentionMs),
+                flush_messages: long(TopicKey::FlushMessages),
             },
-            max_message_bytes: long("max.message.bytes").max(0) as usize,
-            compression: CompressionType::parse(self.value(broker, "compression.type").trim()),
-            log_append_time: self.value(broker, "message.timestamp.type") == "LogAppendTime",
-            min_insync_replicas: long("min.insync.replicas") as i32,
+            max_message_bytes: long(TopicKey::MaxMessageBytes).max(0) as usize,
+            compression: CompressionType::parse(self.get(broker, TopicKey::CompressionType).trim()),
+            log_append_time: self.get(broker, TopicKey::MessageTimestampType) == "LogAppendTime",
+            min_insync_replicas: long(TopicKey::MinInsyncReplicas) as i32,
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::broker::BrokerError;
 use crate::clock::Clock;
 use crate::cluster::command::{Command, MetadataWriter};
 use crate::cluster::controller::Controller;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, BrokerKey};
 use crate::http;
 use crate::replication::BrokerId;
 use crate::server::{start_node, RunningBroker};
@@ -98,7 +98,7 @@ fn cluster_id(voters: &BTreeMap<BrokerId, SocketAddr>) -> String {
     format!("kafkalab-{h:013x}")
 }
 
-fn ms(config: &BrokerConfig, key: &str) -> Duration {
+fn ms(config: &BrokerConfig, key: BrokerKey) -> Duration {
     Duration::from_millis(config.int(key).max(1) as u64)
 }
 
@@ -110,9 +110,9 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     incarnation: u64,
 ) -> Result<CombinedNode, CombinedError> {
-    let voters =
-        parse_voters(&config.get("controller.quorum.voters")).map_err(CombinedError::Voters)?;
-    let roles = config.get("process.roles");
+    let voters = parse_voters(&config.get(BrokerKey::ControllerQuorumVoters))
+        .map_err(CombinedError::Voters)?;
+    let roles = config.get(BrokerKey::ProcessRoles);
     let mut r: Vec<&str> = roles
         .split(',')
         .map(str::trim)
@@ -125,8 +125,8 @@ pub async fn start(
     let id = config.node_id;
     let addr = *voters.get(&id).ok_or(CombinedError::NotAVoter(id))?;
     // Kafka's `listeners=...,CONTROLLER://host:port` may name it too: it must agree.
-    let names = config.get("controller.listener.names");
-    for item in config.get("listeners").split(',').map(str::trim) {
+    let names = config.get(BrokerKey::ControllerListenerNames);
+    for item in config.get(BrokerKey::Listeners).split(',').map(str::trim) {
         let Some((scheme, at)) = item.split_once("://") else {
             continue;
         };
@@ -150,16 +150,16 @@ pub async fn start(
     let view = Controller::new(&ids, config.clone(), cluster_id.clone())?;
     let client = Arc::new(QuorumClient::new(
         voters.clone(),
-        ms(&config, "controller.quorum.request.timeout.ms"),
+        ms(&config, BrokerKey::ControllerQuorumRequestTimeoutMs),
     ));
     view.set_remote(client.clone(), incarnation);
     client.set_view(&view);
-    let session = ms(&config, "broker.session.timeout.ms");
+    let session = ms(&config, BrokerKey::BrokerSessionTimeoutMs);
     let quorum = node::start(
         QuorumConfig {
             id,
             voters,
-            election_timeout: ms(&config, "controller.quorum.election.timeout.ms"),
+            election_timeout: ms(&config, BrokerKey::ControllerQuorumElectionTimeoutMs),
             session_timeout: session,
             log_dir: config.log_dir.clone(),
         },
@@ -169,7 +169,7 @@ pub async fn start(
         cluster_id,
         clock.clone(),
     )?;
-    let heartbeat = ms(&config, "broker.heartbeat.interval.ms").min(session / 3);
+    let heartbeat = ms(&config, BrokerKey::BrokerHeartbeatIntervalMs).min(session / 3);
     // The metrics endpoint serves the broker's and the controller's families, so it is
     // bound here rather than by the broker.
     let metrics_listener = match config.metrics_listener {

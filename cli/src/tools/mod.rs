@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use kafkalab_broker::config::properties;
 use kafkalab_loadgen::client::admin::Admin;
 use kafkalab_loadgen::client::{ClientConfig, ClientError, Role};
 
@@ -51,107 +52,12 @@ pub fn parse_kv(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Reads a Java `.properties` file: `key=value`, `key: value` or `key value` lines,
-/// `#` / `!` comments, `\` line continuations and the usual escapes.
+/// Reads a Java `.properties` file with the broker's parser (Java's rules; a bad escape
+/// is reported as `file:line:col`).
 pub fn load_properties(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    parse_properties(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    let mut logical = String::new();
-    let mut start_line = 0;
-    for (i, raw) in text.lines().enumerate() {
-        let line = if logical.is_empty() {
-            start_line = i + 1;
-            let t = raw.trim_start();
-            if t.is_empty() || t.starts_with('#') || t.starts_with('!') {
-                continue;
-            }
-            t
-        } else {
-            raw.trim_start()
-        };
-        // An odd number of trailing backslashes continues the line.
-        let trailing = line.chars().rev().take_while(|c| *c == '\\').count();
-        if trailing % 2 == 1 {
-            logical.push_str(&line[..line.len() - 1]);
-            continue;
-        }
-        logical.push_str(line);
-        let (k, v) = split_property(&logical).map_err(|e| format!("line {start_line}: {e}"))?;
-        if !k.is_empty() {
-            out.insert(k, v);
-        }
-        logical.clear();
-    }
-    if !logical.is_empty() {
-        let (k, v) = split_property(&logical).map_err(|e| format!("line {start_line}: {e}"))?;
-        if !k.is_empty() {
-            out.insert(k, v);
-        }
-    }
-    Ok(out)
-}
-
-/// Splits one logical properties line at the first unescaped `=`, `:` or whitespace.
-fn split_property(line: &str) -> Result<(String, String), String> {
-    let chars: Vec<char> = line.chars().collect();
-    let mut i = 0;
-    let mut key_end = chars.len();
-    while i < chars.len() {
-        match chars[i] {
-            '\\' => i += 2,
-            '=' | ':' | ' ' | '\t' => {
-                key_end = i;
-                break;
-            }
-            _ => i += 1,
-        }
-    }
-    let key: String = chars[..key_end.min(chars.len())].iter().collect();
-    let mut j = key_end;
-    while j < chars.len() && (chars[j] == ' ' || chars[j] == '\t') {
-        j += 1;
-    }
-    if j < chars.len() && (chars[j] == '=' || chars[j] == ':') {
-        j += 1;
-        while j < chars.len() && (chars[j] == ' ' || chars[j] == '\t') {
-            j += 1;
-        }
-    }
-    let value: String = chars[j.min(chars.len())..].iter().collect();
-    Ok((unescape(&key)?, unescape(&value)?))
-}
-
-fn unescape(s: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('f') => out.push('\u{c}'),
-            Some('u') => {
-                let hex: String = it.by_ref().take(4).collect();
-                let code = u32::from_str_radix(&hex, 16)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .ok_or_else(|| format!("bad \\u escape '\\u{hex}'"))?;
-                out.push(code);
-            }
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    Ok(out)
+    properties::parse_map(&path.display().to_string(), &text).map_err(|e| e.to_string())
 }
 
 /// Client settings gathered from config files (in order) then `key=value` flags (later
@@ -357,16 +263,23 @@ mod tests {
     }
 
     #[test]
-    fn properties_files() {
-        let text = "# comment\n! also\n\nacks = all\nlinger.ms:10\nclient.id my\\ client\n\
-                    long.value=a\\\n   b\nescaped\\=key=\\u0041\\t\n";
-        let p = parse_properties(text).expect("parses");
-        assert_eq!(p["acks"], "all");
-        assert_eq!(p["linger.ms"], "10");
-        assert_eq!(p["client.id"], "my client");
-        assert_eq!(p["long.value"], "ab");
-        assert_eq!(p["escaped=key"], "A\t");
-        assert_eq!(p.len(), 5);
+    fn command_config_errors_name_file_line_col() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("client.properties");
+        std::fs::write(&path, "acks=all\nclient.id=\\\n  a\\u12\n").expect("write");
+        let connect = ConnectArgs {
+            bootstrap_server: None,
+            command_config: Some(path.clone()),
+        };
+        let err = ClientSettings::gather(&connect, &[], &[]).expect_err("bad escape");
+        assert_eq!(
+            err,
+            format!("{}:3:4: malformed \\uxxxx escape '\\u12'", path.display())
+        );
+        std::fs::write(&path, "acks all\nclient.id=\\\n  a\\u0062\n").expect("write");
+        let s = ClientSettings::gather(&connect, &[], &[]).expect("parses");
+        assert_eq!(s.properties["acks"], "all");
+        assert_eq!(s.properties["client.id"], "ab");
     }
 
     #[test]

@@ -361,31 +361,13 @@ async fn produce(args: ProducePerfArgs) -> ToolResult {
 
 /// Milliseconds since the epoch as `yyyy-MM-dd HH:mm:ss:SSS` (UTC), Kafka's default
 /// `--date-format`.
+/// Times beyond jiff's range (years -9999 to 9999, less a day at each end) print as
+/// the bare number.
 pub fn format_ms(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}:{:03}",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
-}
-
-/// Proleptic Gregorian date of a day count from 1970-01-01 (days in 400-year eras).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%S:%3f").to_string(),
+        Err(_) => ms.to_string(),
+    }
 }
 
 fn wall_ms() -> i64 {
@@ -583,6 +565,13 @@ mod tests {
         assert_eq!(format_ms(951_782_400_000), "2000-02-29 00:00:00:000");
         assert_eq!(format_ms(1_700_000_000_123), "2023-11-14 22:13:20:123");
         assert_eq!(format_ms(-1), "1969-12-31 23:59:59:999");
+    }
+
+    #[test]
+    fn times_beyond_the_calendar_print_as_numbers() {
+        assert_eq!(format_ms(253_402_207_199_999), "9999-12-30 21:59:59:999");
+        assert_eq!(format_ms(253_402_300_799_999), "253402300799999");
+        assert_eq!(format_ms(i64::MAX), i64::MAX.to_string());
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use kafkalab_broker::ready::ReadyLine;
+
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Broker {
@@ -54,14 +56,10 @@ impl Broker {
         let bootstrap = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(line) if line.contains(" ready:") => {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("kafka="))
-                        .unwrap_or_else(|| panic!("no kafka= in ready line {line:?}"));
-                    break addr.to_string();
-                }
-                Ok(_) => continue,
+                Ok(line) => match ReadyLine::parse(&line) {
+                    Some(ready) => break ready.kafka,
+                    None => continue,
+                },
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();

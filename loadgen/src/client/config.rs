@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::error::ClientError;
+use crate::suggest::edit_distance;
 
 /// (name, default, meaning). Producer and consumer share one table; `client.id` and
 /// `bootstrap.servers` belong to both.
@@ -70,22 +71,6 @@ fn defaults(role: Role) -> &'static [(&'static str, &'static str)] {
         Role::Producer => PRODUCER_DEFAULTS,
         Role::Consumer => CONSUMER_DEFAULTS,
     }
-}
-
-/// Levenshtein distance, for "did you mean" suggestions.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 impl ClientConfig {

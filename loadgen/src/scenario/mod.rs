@@ -15,9 +15,10 @@ mod located;
 mod model;
 mod parse;
 mod setting;
-mod suggest;
 mod sweep;
 
+use crate::suggest;
+pub use crate::suggest::did_you_mean;
 pub use control::Control;
 pub use duration::{format_duration, parse_duration, ProcessingModel};
 pub use expect::{
@@ -28,7 +29,6 @@ pub use kafka_events::INJECT_APIS;
 pub use lesson::Module;
 pub use model::*;
 pub use parse::{load, parse, ScenarioError};
-pub use suggest::did_you_mean;
 pub use sweep::{
     value_text, Sweep, SweepAxis, SweepCheck, SweepExpectation, SweepPoint, Trend, TREND_TOLERANCE,
 };

@@ -1,19 +1,9 @@
-//! "Did you mean ...?" suggestions for misspelt keys, metric names and event kinds.
+//! "Did you mean ...?" suggestions for misspelt keys, metric names and event kinds
+//! (scenario files) and client properties.
 
 /// Levenshtein distance over `char`s (insert, delete, substitute each cost 1).
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let subst = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    strsim::levenshtein(a, b)
 }
 
 /// The candidate closest to `input`, if it is close enough to be a plausible typo:
