@@ -332,24 +332,10 @@ fn start_view(args: &RunArgs) -> Result<Option<View>, String> {
 /// (RFC 3339 UTC time, directory stamp) of now. The CLI is the one place that reads
 /// the wall clock for a run; the engine gets it as text.
 fn wall_clock() -> (String, String) {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let t = jiff::Timestamp::now();
     (
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"),
-        format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}"),
+        t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        t.strftime("%Y%m%d-%H%M%S").to_string(),
     )
 }
 

@@ -219,7 +219,8 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
 
 /// Determinism (issue 13): one seed, the same report byte for byte, wall-clock
 /// metadata aside; on the embedded broker and on a three-node cluster whose leader
-/// crashes. A different seed gives a different run (the check can fail).
+/// crashes. A different seed gives a different run where the seed matters (the check
+/// can fail).
 #[test]
 fn one_seed_gives_one_report() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -243,9 +244,14 @@ fn one_seed_gives_one_report() {
         if let Some(d) = first_difference(&a, &b, "") {
             panic!("{name}: two runs of seed 5 differ at {d}");
         }
+        // The keys come from the seed in the groups lesson (the leader-crash lesson
+        // draws nothing from it): another seed spreads them, and the metrics, otherwise.
+        if name != "groups" {
+            continue;
+        }
         let c = run("6", 1);
         assert!(
-            first_difference(&a, &c, "").is_some(),
+            first_difference(&a["metrics"], &c["metrics"], "").is_some(),
             "{name}: seed 6 ran exactly as seed 5"
         );
     }

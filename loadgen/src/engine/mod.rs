@@ -182,9 +182,13 @@ pub async fn run(scenario: &Scenario, opts: RunOptions) -> Result<RunOutcome, En
         .collect();
     // Tells this run's records from those of earlier runs in the same topics (another
     // run with the same seed included, e.g. the points of a sweep against a real
-    // cluster): the seed mixed with the start time.
-    let run_id = opts
-        .started_at
+    // cluster): the seed mixed with the start time, the run's own clock's when given
+    // (virtual in a simulation, so one seed gives one run id).
+    let started = match opts.started_unix {
+        Some(s) => format!("{s:.3}"),
+        None => opts.started_at.clone(),
+    };
+    let run_id = started
         .bytes()
         .fold((opts.seed as u32) ^ ((opts.seed >> 32) as u32), |h, b| {
             (h ^ u32::from(b)).wrapping_mul(0x0100_0193)

@@ -266,26 +266,9 @@ impl Inner {
 
 /// Unix seconds of an RFC 3339 UTC time as the CLI writes it (`2026-11-25T08:15:00Z`).
 fn unix_seconds(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days since 1970-01-01 from a civil date (proleptic Gregorian), the inverse of
-    // the CLI's formatting.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64)
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second() as f64)
 }
 
 #[cfg(test)]
