@@ -363,7 +363,10 @@ mod tests {
 
         set_producer(&mut buf, 8, 1, 77).expect("restamped");
         let h = BatchHeader::parse_verified(&buf).expect("valid crc");
-        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (8, 1, 77));
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (8, 1, 77)
+        );
         assert!(set_producer(&mut buf[..HEADER_LEN + 1], 8, 1, 77).is_err());
     }
 

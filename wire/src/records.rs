@@ -54,9 +54,7 @@ pub fn records(batch: &Bytes, header: &BatchHeader) -> Result<Records, BatchErro
         left: header.record_count.max(0),
         base_offset: header.base_offset,
         base_timestamp: header.base_timestamp,
-        log_append_time: header
-            .is_log_append_time()
-            .then_some(header.max_timestamp),
+        log_append_time: header.is_log_append_time().then_some(header.max_timestamp),
     })
 }
 
@@ -186,11 +184,10 @@ fn skip_headers(data: &[u8], pos: &mut usize, end: usize) -> Option<()> {
 mod tests {
     use super::*;
     use crate::BatchBuilder;
-    use kafka_protocol::records::{
-        Compression, Record as KpRecord, RecordBatchEncoder, RecordEncodeOptions,
-        TimestampType,
-    };
     use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{
+        Compression, Record as KpRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
 
     const CODECS: [Compression; 5] = [
         Compression::None,
@@ -312,8 +309,8 @@ mod tests {
                 };
                 // A compressed stream cut only in its trailer (LZ4's end mark) may still
                 // hold every record.
-                let whole = compression != Compression::None
-                    && r.as_ref().is_ok_and(|r| r.len() == 3);
+                let whole =
+                    compression != Compression::None && r.as_ref().is_ok_and(|r| r.len() == 3);
                 assert!(r.is_err() || whole, "{compression:?} cut at {cut}");
                 let mut garbled = bytes::BytesMut::from(&good[..]);
                 garbled[cut] = 0xff;
@@ -336,8 +333,14 @@ mod tests {
     #[test]
     fn control_types() {
         assert_eq!(ControlType::of_key(&[0, 0, 0, 0]), Some(ControlType::Abort));
-        assert_eq!(ControlType::of_key(&[0, 0, 0, 1]), Some(ControlType::Commit));
-        assert_eq!(ControlType::of_key(&[0, 0, 0, 5]), Some(ControlType::Other(5)));
+        assert_eq!(
+            ControlType::of_key(&[0, 0, 0, 1]),
+            Some(ControlType::Commit)
+        );
+        assert_eq!(
+            ControlType::of_key(&[0, 0, 0, 5]),
+            Some(ControlType::Other(5))
+        );
         assert_eq!(ControlType::of_key(&[0, 0, 0]), None);
     }
 }

@@ -297,6 +297,9 @@ mod tests {
             .finish(Compression::None, -1, -1, -1)
             .expect("finish");
         let h = BatchHeader::parse_verified(&empty).expect("valid");
-        assert_eq!((h.size, h.record_count, h.last_offset_delta), (HEADER_LEN, 0, 0));
+        assert_eq!(
+            (h.size, h.record_count, h.last_offset_delta),
+            (HEADER_LEN, 0, 0)
+        );
     }
 }
