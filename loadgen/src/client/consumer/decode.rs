@@ -54,7 +54,7 @@ pub(crate) fn decode_records(
                 }
                 break;
             }
-            Err(e) => return Err(format!("after offset {}: {e}", next.max(fetch_offset))),
+            Err(e) => return Err(format!("batch at or after offset {next}: {e}")),
         };
         decoded_any = true;
         let last_offset = h.last_offset();
