@@ -95,27 +95,28 @@ pub struct Records {
 }
 
 impl Records {
-    #[inline]
+    #[inline(always)]
     fn read(&mut self) -> Option<Record> {
         let data = &self.data;
-        let pos = &mut self.pos;
-        let len = usize::try_from(read_varlong(data, pos)?).ok()?;
+        let mut pos = self.pos;
+        let len = usize::try_from(read_varlong(data, &mut pos)?).ok()?;
         let end = pos.checked_add(len)?;
         if end > data.len() {
             return None;
         }
-        *pos += 1; // attributes
-        let ts_delta = read_varlong(data, pos)?;
-        let offset_delta = read_varlong(data, pos)?;
-        let key = bytes_field(data, pos, end)?;
-        let value = bytes_field(data, pos, end)?;
-        skip_headers(data, pos, end)?;
-        *pos = end;
+        pos += 1; // attributes
+        let ts_delta = read_varlong(data, &mut pos)?;
+        let offset_delta = read_varlong(data, &mut pos)?;
+        let key = bytes_field(data, &mut pos, end)?;
+        let value = bytes_field(data, &mut pos, end)?;
+        skip_headers(data, &mut pos, end)?;
+        self.pos = end;
         Some(Record {
             offset: self.base_offset.wrapping_add(offset_delta),
-            timestamp: self
-                .log_append_time
-                .unwrap_or(self.base_timestamp.wrapping_add(ts_delta)),
+            timestamp: match self.log_append_time {
+                Some(t) => t,
+                None => self.base_timestamp.wrapping_add(ts_delta),
+            },
             key,
             value,
         })
@@ -125,7 +126,7 @@ impl Records {
 impl Iterator for Records {
     type Item = Result<Record, BatchError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.left <= 0 {
             return None;
@@ -148,7 +149,7 @@ impl Iterator for Records {
 }
 
 /// A nullable byte field (varint length, negative = null) ending by `end`.
-#[inline]
+#[inline(always)]
 fn bytes_field(data: &Bytes, pos: &mut usize, end: usize) -> Option<Option<Bytes>> {
     let len = read_varlong(data, pos)?;
     if len < 0 {
@@ -163,7 +164,7 @@ fn bytes_field(data: &Bytes, pos: &mut usize, end: usize) -> Option<Option<Bytes
     Some(Some(v))
 }
 
-#[inline]
+#[inline(always)]
 fn skip_headers(data: &[u8], pos: &mut usize, end: usize) -> Option<()> {
     let n = read_varlong(data, pos)?;
     for _ in 0..n.max(0) {

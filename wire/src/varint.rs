@@ -40,7 +40,7 @@ pub fn put_varint(buf: &mut impl BufMut, v: i32) {
 
 /// Reads a zig-zag varint or varlong at `*pos`, advancing it; `None` when the input
 /// ends first or the value runs past 64 bits.
-#[inline]
+#[inline(always)]
 pub fn read_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
     let mut raw: u64 = 0;
     let mut shift = 0u32;
