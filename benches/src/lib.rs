@@ -58,7 +58,8 @@ fn encode_batch_with(count: usize, value_len: usize, last_extra: usize) -> Vec<u
 pub fn batch_of_size(count: usize, total_bytes: usize) -> Vec<u8> {
     let count = count.max(1);
     // Largest equal value length whose batch fits.
-    let mut value_len = total_bytes.saturating_sub(61) / count;
+    let mut value_len =
+        total_bytes.saturating_sub(kafkalab_broker::record_batch::HEADER_LEN) / count;
     while value_len > 0 && encode_batch(count, value_len).len() > total_bytes {
         value_len -= 1;
     }

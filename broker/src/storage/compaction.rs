@@ -22,10 +22,8 @@ use kafka_protocol::records::{
 };
 
 use super::StorageError;
-use crate::record_batch::{BatchHeader, Codec, HEADER_LEN, LOG_OVERHEAD};
-
-/// Attribute bit: timestamps are log-append times (the batch max timestamp applies).
-const LOG_APPEND_TIME_FLAG: i16 = 0x08;
+use crate::record_batch::{BatchHeader, Codec, HEADER_LEN};
+use kafkalab_wire::attributes::COMPRESSION_MASK;
 
 /// The latest offset of every key and the last batch of every producer, over a whole log.
 #[derive(Debug, Default)]
@@ -152,7 +150,7 @@ pub fn compact_batch(
         );
         return Ok(CompactedBatch::unchanged(None));
     };
-    let log_append = header.attributes & LOG_APPEND_TIME_FLAG != 0;
+    let log_append = header.is_log_append_time();
     let total = records.len();
     let mut tombstone_expiry: Option<i64> = None;
     let retained: Vec<Record> = records
@@ -239,22 +237,6 @@ fn shift_sequence(base: i32, delta: i64) -> i32 {
     ((base as i64 + delta).rem_euclid(i32::MAX as i64 + 1)) as i32
 }
 
-fn put_i32(buf: &mut [u8], at: usize, v: i32) {
-    buf[at..at + 4].copy_from_slice(&v.to_be_bytes());
-}
-fn put_i64(buf: &mut [u8], at: usize, v: i64) {
-    buf[at..at + 8].copy_from_slice(&v.to_be_bytes());
-}
-fn put_i16(buf: &mut [u8], at: usize, v: i16) {
-    buf[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-/// Recomputes the CRC32C of a batch (attributes to the end).
-fn seal(buf: &mut [u8]) {
-    let crc = crc32c::crc32c(&buf[21..]);
-    buf[17..21].copy_from_slice(&crc.to_be_bytes());
-}
-
 /// Re-encodes the retained records of `orig` as one batch with the same codec, keeping the
 /// original last offset, producer fields and attributes.
 fn reencode(orig: &BatchHeader, retained: &[Record]) -> Option<Vec<u8>> {
@@ -275,46 +257,46 @@ fn reencode(orig: &BatchHeader, retained: &[Record]) -> Option<Vec<u8>> {
     if new.size != out.len() {
         return None;
     }
-    let new_base = new.base_offset;
-    let last_delta = orig.last_offset().checked_sub(new_base)?;
-    put_i16(&mut out, 21, orig.attributes);
-    put_i32(&mut out, 23, i32::try_from(last_delta).ok()?);
-    if orig.attributes & LOG_APPEND_TIME_FLAG != 0 {
-        put_i64(&mut out, 35, orig.max_timestamp);
-    }
-    put_i32(
-        &mut out,
-        12,
-        orig.partition_leader_epoch, // not covered by the CRC, but keep it as stored
-    );
-    put_i32(
-        &mut out,
-        53,
-        shift_sequence(orig.base_sequence, new_base - orig.base_offset),
-    );
-    seal(&mut out);
+    let header = BatchHeader {
+        attributes: orig.attributes,
+        last_offset_delta: i32::try_from(orig.last_offset().checked_sub(new.base_offset)?).ok()?,
+        max_timestamp: if orig.is_log_append_time() {
+            orig.max_timestamp
+        } else {
+            new.max_timestamp
+        },
+        // Not covered by the CRC, but keep it as stored.
+        partition_leader_epoch: orig.partition_leader_epoch,
+        base_sequence: shift_sequence(orig.base_sequence, new.base_offset - orig.base_offset),
+        ..new
+    };
+    header.write(&mut out).ok()?;
     Some(out)
 }
 
 /// A header-only batch covering the original offsets, with no records (what Kafka keeps
 /// for a producer's last batch when compaction empties it).
 fn empty_batch(orig: &BatchHeader) -> Vec<u8> {
+    let header = BatchHeader {
+        size: HEADER_LEN,
+        // Compression none: there are no records to compress.
+        attributes: orig.attributes & !COMPRESSION_MASK,
+        base_timestamp: orig.max_timestamp,
+        record_count: 0,
+        ..*orig
+    };
     let mut out = vec![0u8; HEADER_LEN];
-    put_i64(&mut out, 0, orig.base_offset);
-    put_i32(&mut out, 8, (HEADER_LEN - LOG_OVERHEAD) as i32);
-    put_i32(&mut out, 12, orig.partition_leader_epoch);
-    out[16] = 2;
-    // Compression none: there are no records to compress.
-    put_i16(&mut out, 21, orig.attributes & !0x7);
-    put_i32(&mut out, 23, orig.last_offset_delta);
-    put_i64(&mut out, 27, orig.max_timestamp);
-    put_i64(&mut out, 35, orig.max_timestamp);
-    put_i64(&mut out, 43, orig.producer_id);
-    put_i16(&mut out, 51, orig.producer_epoch);
-    put_i32(&mut out, 53, orig.base_sequence);
-    put_i32(&mut out, 57, 0);
-    seal(&mut out);
+    // The buffer holds exactly `size` bytes, which cannot fail.
+    let _ = header.write(&mut out);
     out
+}
+
+/// Test helper: recomputes the CRC of a batch whose header a test edited.
+#[cfg(test)]
+fn seal(buf: &mut [u8]) {
+    if let Ok(h) = BatchHeader::parse(buf) {
+        let _ = h.write(buf);
+    }
 }
 
 /// Test check: a produced batch is exactly one valid batch.

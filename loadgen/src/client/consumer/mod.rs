@@ -22,6 +22,7 @@
 
 pub mod assignor;
 pub mod consumer_protocol;
+mod decode;
 pub mod fetcher;
 pub mod group;
 pub mod metrics;

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::accumulator::{next_sequence, Batch, Completion};
-use super::batch::{restamp, stamp_of};
+use super::batch::{close, restamp, stamp_of};
 use super::delivery::{BatchDelivery, Tag};
 use super::{Inner, RecordMetadata};
 use crate::client::cluster::{Cluster, TopicInfo};
@@ -453,18 +453,18 @@ impl Sender {
                 -1
             };
             let data = match (b.data.take(), b.builder.take()) {
-                (Some(d), _) => Ok(if stamp_of(&d) == (pid, epoch, seq) {
-                    d
-                } else {
-                    restamp(&d, pid, epoch, seq)
-                }),
+                (Some(d), _) => {
+                    if stamp_of(&d) == Some((pid, epoch, seq)) {
+                        Ok(d)
+                    } else {
+                        restamp(&d, pid, epoch, seq)
+                    }
+                }
                 (None, Some(builder)) => {
-                    builder
-                        .finish(s.compression, pid, epoch, seq)
-                        .map(|(d, u)| {
-                            b.uncompressed = u;
-                            d
-                        })
+                    close(builder, s.compression, pid, epoch, seq).map(|(d, u)| {
+                        b.uncompressed = u;
+                        d
+                    })
                 }
                 (None, None) => Err(ClientError::Other("empty batch".into())),
             };
@@ -637,7 +637,11 @@ impl Sender {
                 OUT_OF_ORDER_SEQUENCE_NUMBER => return Outcome::OutOfOrder(error),
                 INVALID_PRODUCER_EPOCH | UNKNOWN_PRODUCER_ID => {
                     // A batch stamped with an older epoch just needs resending.
-                    let stamped = b.data.as_ref().map_or(-1, |d| stamp_of(d).1);
+                    let stamped = b
+                        .data
+                        .as_ref()
+                        .and_then(|d| stamp_of(d))
+                        .map_or(-1, |s| s.1);
                     return Outcome::Retry {
                         error,
                         reset: stamped >= self.pid.1,
@@ -722,7 +726,7 @@ impl Sender {
                     b.attempts += 1;
                     b.retry_at = Some(now + s.retry_backoff);
                     retried_records += b.count() as u64;
-                    let stamped = b.data.as_ref().map(|d| stamp_of(d));
+                    let stamped = b.data.as_ref().and_then(|d| stamp_of(d));
                     if stamped.is_some_and(|(p, e, _)| (p, e) != self.pid) {
                         b.seq = None;
                     }
