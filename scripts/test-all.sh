@@ -27,6 +27,9 @@ need_package tmux tmux
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "import cycles between top-level modules (scripts/module-cycles.allow)"
+scripts/check-module-cycles.sh
+
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
