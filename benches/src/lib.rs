@@ -3,6 +3,7 @@
 //! crate, an in-process broker for driving `handlers::router::handle`, and small
 //! `/proc` readers used by the end-to-end bench to measure the broker process.
 
+pub mod e2e;
 pub mod procfs;
 
 use std::sync::Arc;
