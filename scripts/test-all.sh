@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test kafkalab has, from a clean clone: formatting and lints, the Rust unit
+# Runs every test kafkalab has, from a clean clone: formatting, import cycles between
+# modules (scripts/check-module-cycles.sh) and lints, the Rust unit
 # and integration tests (the rdkafka crate drives the broker), and the Python client
 # suites (confluent-kafka 2.0.2 and 2.16.1, kafka-python), whose pinned packages are
 # installed into .venv-clients/ by scripts/client-tests.sh; then every shipped lesson
