@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test kafkalab has, from a clean clone: formatting and lints, the Rust unit
+# Runs every test kafkalab has, from a clean clone: formatting, import cycles between
+# modules (scripts/check-module-cycles.sh) and lints, the Rust unit
 # and integration tests (the rdkafka crate drives the broker), and the Python client
 # suites (confluent-kafka 2.0.2 and 2.16.1, kafka-python), whose pinned packages are
 # installed into .venv-clients/ by scripts/client-tests.sh; then every shipped lesson
@@ -26,6 +27,9 @@ need_package tmux tmux
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "import cycles between top-level modules (scripts/module-cycles.allow)"
+scripts/check-module-cycles.sh
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings

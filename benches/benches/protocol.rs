@@ -1,6 +1,6 @@
 //! Protocol codec benchmarks: Produce requests, ~1 MiB Fetch responses and Metadata,
 //! each encoded and decoded with the `kafka-protocol` crate (the codec the broker uses),
-//! plus the full broker path through `protocol::router::handle` on an in-process broker
+//! plus the full broker path through `handlers::router::handle` on an in-process broker
 //! with in-memory storage (decode + handler + encode).
 //!
 //! Run: `cargo bench -p kafkalab-benches --bench protocol`

@@ -1,8 +1,9 @@
 //! Shared helpers for the kafkalab benchmarks (the benches themselves live in
 //! `benches/benches`): record batches and request frames built with the `kafka-protocol`
-//! crate, an in-process broker for driving `protocol::router::handle`, and small
+//! crate, an in-process broker for driving `handlers::router::handle`, and small
 //! `/proc` readers used by the end-to-end bench to measure the broker process.
 
+pub mod e2e;
 pub mod procfs;
 
 use std::sync::Arc;
@@ -254,7 +255,7 @@ impl InProcessBroker {
     /// Runs one request frame through the router; returns the response frame.
     pub fn handle(&self, frame: Bytes) -> Option<BytesMut> {
         self.runtime
-            .block_on(kafkalab_broker::protocol::router::handle(
+            .block_on(kafkalab_broker::handlers::router::handle(
                 &self.broker,
                 frame,
                 "127.0.0.1:1",

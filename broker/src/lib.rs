@@ -1,7 +1,7 @@
 //! kafkalab broker: a Kafka-wire-compatible, instrumented broker.
 //!
 //! Layers, outside in: [`server`] binds listeners; [`network`] frames bytes and serves a
-//! connection over any `AsyncRead + AsyncWrite`; [`protocol::router`] decodes requests
+//! connection over any `AsyncRead + AsyncWrite`; [`handlers::router`] decodes requests
 //! with the `kafka-protocol` crate and calls one [`handlers`] module per API; handlers
 //! work on the shared [`broker::Broker`] state: [`topics`], [`partition`]s and their
 //! [`storage`] logs. A [`cluster`] runs several such brokers as replicating nodes

@@ -329,7 +329,7 @@ impl BrokerMetrics {
             if per_api.len() <= idx {
                 per_api.resize(idx + 1, None);
             }
-            let label = crate::protocol::router::api_label(key);
+            let label = crate::protocol::versions::api_label(key);
             per_api[idx] = Some(ApiMetrics {
                 requests: requests.with_label_values(&[label]),
                 duration: request_duration.with_label_values(&[label]),

@@ -4,7 +4,7 @@
 //! is not appended, so the client's retry lands after the batches it had in flight
 //! behind it — retries and in-flight reordering on purpose.
 //!
-//! [`ErrorRules`] only decides; the router ([`crate::protocol::inject`]) takes the
+//! [`ErrorRules`] only decides; the router ([`crate::handlers::inject`]) takes the
 //! matching partitions out of a request before its handler runs and puts the error
 //! into the response.
 

@@ -14,7 +14,7 @@
 //!   handling a request and node → clients before writing its response;
 //! - a slow disk adds its latency to every batch a node appends (leader produce and
 //!   follower fetch alike), as an extra write + fsync would;
-//! - the request router ([`crate::protocol::inject`]) answers the requests an injected
+//! - the request router ([`crate::handlers::inject`]) answers the requests an injected
 //!   error rule ([`inject`]) matches with its Kafka error code, without handling them.
 //!
 //! Random choices (which message is lost) come from a seeded generator: a scenario run

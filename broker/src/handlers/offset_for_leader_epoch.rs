@@ -232,7 +232,7 @@ mod tests {
             } else {
                 frame.put_i32(0);
             }
-            let out = crate::protocol::router::handle(&b, frame.freeze(), "test").await;
+            let out = crate::handlers::router::handle(&b, frame.freeze(), "test").await;
             if !(2..=4).contains(&version) {
                 assert!(out.is_err(), "v{version} must be refused");
                 continue;

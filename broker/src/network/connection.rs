@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use super::frame::{has_complete_frame, read_frame, FrameError};
 use crate::broker::Broker;
 use crate::faults::Node;
-use crate::protocol::router::{self, RouteError};
+use crate::handlers::router::{self, RouteError};
 
 const BUFFER: usize = 256 * 1024;
 

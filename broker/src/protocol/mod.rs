@@ -1,6 +1,4 @@
-//! Kafka protocol plumbing: request routing, served versions, error codes.
+//! Kafka protocol rules: served versions, API names, error codes.
 
 pub mod errors;
-pub mod inject;
-pub mod router;
 pub mod versions;

@@ -11,8 +11,8 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 
-use super::router::api_label;
 use crate::broker::Broker;
+use crate::protocol::versions::api_label;
 
 /// A request whose partitions an injected error can answer.
 pub trait Partitioned {

@@ -8,9 +8,10 @@ use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion,
 };
 
-use super::{inject, versions};
+use super::inject;
 use crate::broker::Broker;
 use crate::handlers;
+use crate::protocol::versions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
@@ -60,8 +61,9 @@ pub async fn handle(
             let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
             broker
                 .metrics
-                .error("ApiVersions", super::errors::UNSUPPORTED_VERSION);
-            let body = handlers::api_versions::response(super::errors::UNSUPPORTED_VERSION);
+                .error("ApiVersions", crate::protocol::errors::UNSUPPORTED_VERSION);
+            let body =
+                handlers::api_versions::response(crate::protocol::errors::UNSUPPORTED_VERSION);
             return encode(correlation_id, 0, 0, &body).map(Some);
         }
         return Err(RouteError::UnsupportedVersion {
@@ -158,39 +160,6 @@ pub async fn handle(
         t.observe_duration();
     }
     out
-}
-
-/// Stable label value for an API (a closed set).
-pub fn api_label(api: ApiKey) -> &'static str {
-    match api {
-        ApiKey::Produce => "Produce",
-        ApiKey::Fetch => "Fetch",
-        ApiKey::ListOffsets => "ListOffsets",
-        ApiKey::Metadata => "Metadata",
-        ApiKey::ApiVersions => "ApiVersions",
-        ApiKey::CreateTopics => "CreateTopics",
-        ApiKey::DeleteTopics => "DeleteTopics",
-        ApiKey::CreatePartitions => "CreatePartitions",
-        ApiKey::DescribeConfigs => "DescribeConfigs",
-        ApiKey::AlterConfigs => "AlterConfigs",
-        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
-        ApiKey::InitProducerId => "InitProducerId",
-        ApiKey::DescribeCluster => "DescribeCluster",
-        ApiKey::FindCoordinator => "FindCoordinator",
-        ApiKey::JoinGroup => "JoinGroup",
-        ApiKey::SyncGroup => "SyncGroup",
-        ApiKey::Heartbeat => "Heartbeat",
-        ApiKey::LeaveGroup => "LeaveGroup",
-        ApiKey::OffsetCommit => "OffsetCommit",
-        ApiKey::OffsetFetch => "OffsetFetch",
-        ApiKey::ListGroups => "ListGroups",
-        ApiKey::DescribeGroups => "DescribeGroups",
-        ApiKey::DeleteGroups => "DeleteGroups",
-        ApiKey::OffsetDelete => "OffsetDelete",
-        ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
-        ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
-        _ => "Other",
-    }
 }
 
 fn reply<R: Encodable + HeaderVersion>(
