@@ -120,7 +120,7 @@ impl Broker {
             (Some(c), _) => c.cluster_id.clone(),
             (None, Some(b)) => String::from_utf8_lossy(&b).trim().to_string(),
             (None, None) => {
-                let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
+                let id = kafkalab_sim::random::uuid().simple().to_string()[..22].to_string();
                 storage.write_meta(CLUSTER_ID_FILE, id.as_bytes())?;
                 id
             }

@@ -286,8 +286,13 @@ impl TopicRegistry {
                 format!("Topic '{name}' already exists."),
             ));
         }
-        let topic =
-            Arc::new(self.build(name.into(), Uuid::new_v4(), config, partitions, broker)?);
+        let topic = Arc::new(self.build(
+            name.into(),
+            kafkalab_sim::random::uuid(),
+            config,
+            partitions,
+            broker,
+        )?);
         topics.insert(topic.name.clone(), topic.clone());
         drop(topics);
         self.persist()?;

@@ -148,6 +148,7 @@ async fn run(
             kafkalab_sim::clock::EPOCH_MS,
             kafkalab_sim::LinkModel::default(),
         )
+        .seeded(seed)
         .install()
     });
     let (report_root, stamp) = place.unwrap_or_else(|| (args.opts.report_dir.clone(), stamp));

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod link;
 mod mem;
 pub mod net;
+pub mod random;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -39,6 +40,7 @@ pub struct World {
     net: Rc<mem::MemNetwork>,
     epoch_ms: i64,
     start: tokio::time::Instant,
+    rng: Rc<RefCell<rand::rngs::SmallRng>>,
 }
 
 thread_local! {
@@ -54,7 +56,14 @@ impl World {
             net: Rc::new(mem::MemNetwork::new(link)),
             epoch_ms,
             start: tokio::time::Instant::now(),
+            rng: Rc::new(RefCell::new(rand::SeedableRng::seed_from_u64(0))),
         }
+    }
+
+    /// The same world, its own random choices ([`random`]) drawn from `seed`.
+    pub fn seeded(self, seed: u64) -> World {
+        *self.rng.borrow_mut() = rand::SeedableRng::seed_from_u64(seed);
+        self
     }
 
     /// Makes this world the current thread's until the guard is dropped.

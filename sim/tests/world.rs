@@ -115,3 +115,19 @@ async fn the_guard_uninstalls_the_world() {
     }
     assert!(!kafkalab_sim::simulated());
 }
+
+/// Ids and incarnations drawn in a world repeat with its seed and change with another;
+/// on the host they come from the operating system.
+#[tokio::test(start_paused = true)]
+async fn a_worlds_random_choices_follow_its_seed() {
+    let draw = |seed: u64| {
+        let _world = World::new(0, LinkModel::default()).seeded(seed).install();
+        (kafkalab_sim::random::u64(), kafkalab_sim::random::uuid())
+    };
+    let (a, b, c) = (draw(3), draw(3), draw(4));
+    assert_eq!(a, b);
+    assert_ne!(a.0, c.0);
+    assert_ne!(a.1, c.1);
+    assert_eq!(a.1.get_version_num(), 4);
+    assert_ne!(kafkalab_sim::random::uuid(), kafkalab_sim::random::uuid());
+}

@@ -16,7 +16,6 @@ use parking_lot::RwLock;
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use uuid::Uuid;
 
 use super::command::{IsrProposals, MetadataWriter};
 use super::metadata::{ClusterMetadata, LeaderChange, MetadataError, NewTopic, TopicMeta};
@@ -423,7 +422,7 @@ impl Controller {
         };
         let new = NewTopic {
             name: name.to_string(),
-            id: Uuid::new_v4(),
+            id: kafkalab_sim::random::uuid(),
             partitions,
             replication_factor: rf,
             assignment,

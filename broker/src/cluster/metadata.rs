@@ -576,7 +576,7 @@ mod tests {
     fn new(name: &str, partitions: i32, replication_factor: i16) -> NewTopic {
         NewTopic {
             name: name.into(),
-            id: Uuid::new_v4(),
+            id: kafkalab_sim::random::uuid(),
             partitions,
             replication_factor,
             assignment: None,

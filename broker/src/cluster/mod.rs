@@ -128,7 +128,7 @@ impl Cluster {
         clock: Arc<dyn Clock>,
     ) -> Result<Cluster, ClusterError> {
         let ids: Vec<BrokerId> = (0..n as BrokerId).collect();
-        let cluster_id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
+        let cluster_id = kafkalab_sim::random::uuid().simple().to_string()[..22].to_string();
         let controller = Controller::new(&ids, base.clone(), cluster_id)?;
         let mut nodes = Vec::with_capacity(n);
         for &id in &ids {

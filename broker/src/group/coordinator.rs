@@ -113,7 +113,7 @@ impl GroupCoordinator {
             metrics: GroupMetrics::new(),
             clock,
             started: Instant::now(),
-            incarnation: rand::random(),
+            incarnation: kafkalab_sim::random::u64() as u32,
             events: broadcast::channel(4096).0,
             store: OnceLock::new(),
         })

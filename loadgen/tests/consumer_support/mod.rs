@@ -42,6 +42,7 @@ pub fn simulated<F: std::future::Future>(test: F) -> F::Output {
             kafkalab_sim::clock::EPOCH_MS,
             kafkalab_sim::LinkModel::default(),
         )
+        .seeded(1)
         .install();
         test.await
     })

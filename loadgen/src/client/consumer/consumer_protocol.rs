@@ -420,7 +420,7 @@ impl Consumer {
                 let mut st = g.state.lock();
                 st.phase = Phase::Joining;
                 if st.member_id.is_empty() {
-                    st.member_id = Uuid::new_v4().to_string();
+                    st.member_id = kafkalab_sim::random::uuid().to_string();
                 }
                 let mut ks = k.state.lock();
                 ks.joining = true;
