@@ -26,6 +26,10 @@ pub struct QuorumClient {
     view: OnceLock<Weak<Controller>>,
     /// The voter believed to lead.
     leader: Mutex<Option<BrokerId>>,
+    /// Which voter to ask next while no leader is known, kept across calls: a voter
+    /// that takes connections but never answers (a stopped process) costs one call's
+    /// deadline, and the next call asks another (it used to be asked first every time).
+    probe: std::sync::atomic::AtomicUsize,
     /// How long one change may take, elections included, before it fails with
     /// NOT_CONTROLLER (`controller.quorum.request.timeout.ms`).
     deadline: Duration,
@@ -37,6 +41,7 @@ impl QuorumClient {
             voters,
             view: OnceLock::new(),
             leader: Mutex::new(None),
+            probe: std::sync::atomic::AtomicUsize::new(0),
             deadline,
         }
     }
@@ -73,13 +78,14 @@ impl QuorumClient {
         if ids.is_empty() {
             return Err(MetadataError::NoController);
         }
-        let mut next = 0usize;
         while Instant::now() < until {
             let target = match *self.leader.lock() {
                 Some(l) => l,
                 None => {
-                    next += 1;
-                    ids[next % ids.len()]
+                    let i = self
+                        .probe
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ids[i % ids.len()]
                 }
             };
             let Some(&addr) = self.voters.get(&target) else {
@@ -221,5 +227,76 @@ pub async fn run_isr_sync(view: Arc<Controller>, node: BrokerId) {
             // Wait for the commit to reach this node's copy before checking again.
             tokio::time::sleep(RETRY).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafkalab_sim::net::Listener;
+
+    /// A voter on the simulated network that answers every message with `reply`, or
+    /// takes connections and never answers when `None` (a SIGSTOPped process).
+    async fn voter(reply: Option<Message>) -> SocketAddr {
+        let mut listener = Listener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((mut s, _)) = listener.accept().await {
+                match &reply {
+                    Some(r) => {
+                        let r = r.clone();
+                        tokio::spawn(async move {
+                            while transport::read(&mut s).await.is_ok() {
+                                if transport::write(&mut s, &r).await.is_err() {
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                    None => open.push(s),
+                }
+            }
+        });
+        addr
+    }
+
+    /// The CI failure of `a_frozen_follower_leaves_the_isr_through_the_controller_and_
+    /// returns` (2026-12-08): with no leader known every call asked the same voter
+    /// first; when that voter's process was stopped, no call ever got past it.
+    #[test]
+    fn a_voter_that_never_answers_does_not_hold_up_every_call() {
+        let rt = kafkalab_sim::runtime(1).expect("runtime");
+        rt.block_on(async {
+            let _world = kafkalab_sim::World::new(0, kafkalab_sim::LinkModel::default()).install();
+            let voters = BTreeMap::from([
+                (0, voter(Some(Message::NotLeader { leader: None })).await),
+                (1, voter(None).await),
+                (2, voter(Some(Message::HeartbeatOk)).await),
+            ]);
+            let client = QuorumClient::new(voters, Duration::from_secs(2));
+            let beat = Message::Heartbeat {
+                node: 9,
+                host: "h".into(),
+                port: 1,
+                incarnation: 1,
+            };
+            let mut answered = None;
+            for i in 0..3 {
+                if let Ok(m) = client.call(&beat).await {
+                    answered = Some((i, m));
+                    break;
+                }
+            }
+            let (i, m) = answered.expect("a call reached the leader within 3 calls");
+            assert!(matches!(m, Message::HeartbeatOk), "{m:?}");
+            assert!(i <= 1, "call {i}");
+            // The leader is known now: the next call goes straight to it.
+            let start = Instant::now();
+            assert!(matches!(client.call(&beat).await, Ok(Message::HeartbeatOk)));
+            assert!(start.elapsed() < Duration::from_millis(50));
+        });
     }
 }
